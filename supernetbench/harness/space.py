@@ -1,0 +1,288 @@
+"""Search spaces. NAS-Bench-201 (NB201) cell space: 4 nodes, 6 edges, 5 ops, 5^6 = 15,625 archs.
+
+An NB201 architecture is a 6-tuple of op indices, one per edge, in arch-string order
+``1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2`` (``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``), with ops in the
+order ``[none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3]`` (protocol conventions).
+
+The *official NB201 index* (the row order of the benchmark table) is not an enumeration formula but
+a property of the benchmark; :class:`supernetbench.harness.benchmark.GroundTruth` provides it as
+``gt.archs`` (an ``(15625, 6)`` array). Functions here act on arrays of archs in whatever order the
+caller gives, so results come back in NB201 index order when given ``gt.archs``.
+
+Two equivalence relations are computed here:
+
+* :meth:`NB201Space.iso_string` - NB201's own isomorphism-canonical string (``UniqueString``,
+  6,466 classes): ops on a path are composed, ``skip_connect`` passes its input through, sums are
+  sorted, ``none`` contributes nothing.
+* :meth:`NB201Space.functional_key` - equality of the *function* under shared supernet weights:
+  an edge can be dropped (set to ``none``) when its input node is identically zero or its output
+  never reaches the cell output (node 3). This holds whenever an op maps an all-zero input to zero,
+  true for every op with batch-statistics or recalibrated BN; with eval-mode running statistics a
+  ReLU-Conv-BN op maps 0 to ``-mean/std`` != 0, so only the reachability part holds
+  (``zero_propagates=False``).
+"""
+from __future__ import annotations
+
+import abc
+import itertools
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import ClassVar, Mapping, Sequence
+
+import numpy as np
+
+Arch = tuple[int, ...]
+
+
+class ArchStringError(ValueError):
+    """A malformed architecture string."""
+
+
+class SearchSpace(abc.ABC):
+    """What the supernet, the Stage-1 methods and the selectors need to know about a space.
+
+    ``weight_shapes`` maps each cell type to ``(num_edges, num_ops)``: one architecture-weight
+    matrix per cell type (NB201: one ``cell`` matrix shared by all 15 cells; the DARTS space would
+    have ``normal`` and ``reduce``).
+    """
+
+    name: ClassVar[str]
+    ops: ClassVar[tuple[str, ...]]
+
+    @property
+    @abc.abstractmethod
+    def weight_shapes(self) -> Mapping[str, tuple[int, int]]: ...
+
+    @abc.abstractmethod
+    def parse(self, s: str) -> Arch: ...
+
+    @abc.abstractmethod
+    def format(self, arch: Arch) -> str: ...
+
+    @abc.abstractmethod
+    def argmax_arch(self, probs: Mapping[str, np.ndarray]) -> Arch:
+        """The discrete arch of per-edge argmax ("prune")."""
+
+    @abc.abstractmethod
+    def sample(self, probs: Mapping[str, np.ndarray], n: int, rng: np.random.Generator) -> list[Arch]:
+        """Draw ``n`` archs, edges independent, from per-edge op probabilities."""
+
+    @abc.abstractmethod
+    def one_hot(self, arch: Arch) -> dict[str, np.ndarray]:
+        """Per-cell-type one-hot weight matrices of a discrete arch."""
+
+
+@dataclass(frozen=True)
+class NB201Space(SearchSpace):
+    """The NAS-Bench-201 topology search space."""
+
+    name: ClassVar[str] = "nb201"
+    ops: ClassVar[tuple[str, ...]] = (
+        "none",
+        "skip_connect",
+        "nor_conv_1x1",
+        "nor_conv_3x3",
+        "avg_pool_3x3",
+    )
+    #: (to_node, from_node) per edge, in arch-string order.
+    edges: ClassVar[tuple[tuple[int, int], ...]] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+    num_nodes: ClassVar[int] = 4
+    NONE: ClassVar[int] = 0
+    SKIP: ClassVar[int] = 1
+
+    @property
+    def weight_shapes(self) -> Mapping[str, tuple[int, int]]:
+        return {"cell": (len(self.edges), len(self.ops))}
+
+    @property
+    def num_archs(self) -> int:
+        return len(self.ops) ** len(self.edges)
+
+    # ---------------------------------------------------------------- strings and codes
+    _TOKEN = re.compile(r"^([a-z_0-9]+)~(\d+)$")
+
+    def parse(self, s: str) -> Arch:
+        """Parse ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` into a 6-tuple of op indices."""
+        if not isinstance(s, str):
+            raise ArchStringError(f"arch string must be str, got {type(s).__name__}")
+        nodes = s.strip().split("+")
+        if len(nodes) != self.num_nodes - 1:
+            raise ArchStringError(
+                f"malformed NB201 arch string {s!r}: expected 3 '+'-separated nodes like "
+                "'|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|'"
+            )
+        arch: list[int] = []
+        for i, node in enumerate(nodes, start=1):
+            if not (node.startswith("|") and node.endswith("|")):
+                raise ArchStringError(f"malformed NB201 arch string {s!r}: node {i} must be '|...|'")
+            tokens = node[1:-1].split("|")
+            if len(tokens) != i:
+                raise ArchStringError(f"malformed NB201 arch string {s!r}: node {i} needs {i} inputs, got {len(tokens)}")
+            for j, tok in enumerate(tokens):
+                m = self._TOKEN.match(tok)
+                if not m or int(m.group(2)) != j:
+                    raise ArchStringError(f"malformed NB201 arch string {s!r}: token {tok!r} should be 'op~{j}'")
+                if m.group(1) not in self.ops:
+                    raise ArchStringError(
+                        f"unknown op {m.group(1)!r} in arch string {s!r}; valid ops: {', '.join(self.ops)}"
+                    )
+                arch.append(self.ops.index(m.group(1)))
+        return tuple(arch)
+
+    def format(self, arch: Arch) -> str:
+        arch = self.validate(arch)
+        it = iter(arch)
+        nodes = ["|" + "|".join(f"{self.ops[next(it)]}~{j}" for j in range(i)) + "|" for i in range(1, 4)]
+        return "+".join(nodes)
+
+    def validate(self, arch: Sequence[int]) -> Arch:
+        a = tuple(int(x) for x in arch)
+        if len(a) != len(self.edges) or any(not 0 <= x < len(self.ops) for x in a):
+            raise ArchStringError(f"an NB201 arch is 6 op indices in 0..4, got {tuple(arch)!r}")
+        return a
+
+    def encode(self, archs: np.ndarray) -> np.ndarray:
+        """Base-5 code of each arch (first edge most significant): a dense id in 0..15,624."""
+        archs = np.asarray(archs, dtype=np.int64).reshape(-1, len(self.edges))
+        weights = len(self.ops) ** np.arange(len(self.edges) - 1, -1, -1)
+        return archs @ weights
+
+    def all_archs(self) -> np.ndarray:
+        """All 15,625 archs in base-5 code order (NOT the NB201 index order; see module doc)."""
+        return np.array(list(itertools.product(range(len(self.ops)), repeat=len(self.edges))), dtype=np.int8)
+
+    # ---------------------------------------------------------------- arch weights
+    def one_hot(self, arch: Arch) -> dict[str, np.ndarray]:
+        arch = self.validate(arch)
+        w = np.zeros((len(self.edges), len(self.ops)))
+        w[np.arange(len(self.edges)), arch] = 1.0
+        return {"cell": w}
+
+    def argmax_arch(self, probs: Mapping[str, np.ndarray]) -> Arch:
+        p = self._check_probs(probs)
+        return tuple(int(i) for i in p.argmax(axis=1))
+
+    def sample(self, probs: Mapping[str, np.ndarray], n: int, rng: np.random.Generator) -> list[Arch]:
+        p = self._check_probs(probs)
+        cols = [rng.choice(len(self.ops), size=n, p=p[e] / p[e].sum()) for e in range(len(self.edges))]
+        return [tuple(int(c[k]) for c in cols) for k in range(n)]
+
+    def arch_probs(self, archs: np.ndarray, probs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """P(arch) = prod_e p[e, op_e] for each row of ``archs`` (protocol §4, ``archprob``).
+
+        Summed over all 15,625 archs this is exactly 1 when every edge row sums to 1.
+        """
+        p = self._check_probs(probs)
+        archs = np.asarray(archs, dtype=np.int64)
+        return np.prod(p[np.arange(len(self.edges)), archs], axis=1)
+
+    def _check_probs(self, probs: Mapping[str, np.ndarray]) -> np.ndarray:
+        p = np.asarray(probs["cell"], dtype=np.float64)
+        if p.shape != (len(self.edges), len(self.ops)):
+            raise ValueError(f"NB201 per-edge probabilities must have shape (6, 5), got {p.shape}")
+        if not np.all(np.isfinite(p)) or np.any(p < 0):
+            raise ValueError("per-edge probabilities must be finite and non-negative")
+        return p
+
+    # ---------------------------------------------------------------- equivalence relations
+    def iso_string(self, arch: Arch) -> str:
+        """NB201's isomorphism-canonical string (the ``UniqueString`` column of the table).
+
+        Node 0 is ``"0"``; an edge contributes ``"#"`` for ``none``, the input string for
+        ``skip_connect`` and ``"(input)@op"`` otherwise, except that an op on a
+        node that is exactly ``"#"`` gives ``"#"`` (NB201 does not simplify ``"(#+#)@op"``); a node is the sorted ``+``-join of its
+        incoming terms. Reproduces all 15,625 entries of the table (tested).
+        """
+        strs = ["0"]
+        for i in range(1, self.num_nodes):
+            terms = []
+            for e, (to, frm) in enumerate(self.edges):
+                if to != i:
+                    continue
+                op = arch[e]
+                if op == self.NONE or strs[frm] == "#":
+                    terms.append("#")
+                elif op == self.SKIP:
+                    terms.append(strs[frm])
+                else:
+                    terms.append(f"({strs[frm]})@{self.ops[op]}")
+            strs.append("+".join(sorted(terms)))
+        return strs[-1]
+
+    def live_edges(self, arch: Arch, zero_propagates: bool = True) -> tuple[bool, ...]:
+        """Which edges can change the cell output under shared weights."""
+        arch = self.validate(arch)
+        n = self.num_nodes
+        nonzero = [True] + [False] * (n - 1)  # node value not identically zero
+        for i in range(1, n):
+            nonzero[i] = any(
+                arch[e] != self.NONE and (nonzero[frm] or not zero_propagates)
+                for e, (to, frm) in enumerate(self.edges)
+                if to == i
+            )
+        reaches = [False] * (n - 1) + [True]  # node feeds the cell output
+        for j in range(n - 2, -1, -1):
+            reaches[j] = any(
+                arch[e] != self.NONE and reaches[to] for e, (to, frm) in enumerate(self.edges) if frm == j
+            )
+        return tuple(
+            arch[e] != self.NONE and reaches[to] and (nonzero[frm] or not zero_propagates)
+            for e, (to, frm) in enumerate(self.edges)
+        )
+
+    def functional_key(self, arch: Arch, zero_propagates: bool = True) -> Arch:
+        """Canonical representative of the shared-weight functional class of ``arch``.
+
+        Irrelevant edges are set to ``none``; all archs whose cell output is identically zero map
+        to the all-``none`` arch.
+        """
+        live = self.live_edges(arch, zero_propagates)
+        return tuple(op if keep else self.NONE for op, keep in zip(arch, live))
+
+    def functional_classes(self, archs: np.ndarray, zero_propagates: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Label each row of ``archs`` with its functional class.
+
+        Returns ``(labels, representatives)``: ``labels[i]`` indexes ``representatives``, an
+        ``(n_classes, 6)`` array holding one canonical arch per class (in first-seen order).
+        """
+        archs = np.asarray(archs)
+        keys: dict[Arch, int] = {}
+        labels = np.empty(len(archs), dtype=np.int64)
+        for i, a in enumerate(archs):
+            k = self.functional_key(tuple(int(x) for x in a), zero_propagates)
+            labels[i] = keys.setdefault(k, len(keys))
+        return labels, np.array(list(keys), dtype=np.int8).reshape(-1, len(self.edges))
+
+    def is_zero_output(self, arch: Arch) -> bool:
+        """True when the cell output is identically zero (no live path from input to output)."""
+        return not any(self.live_edges(arch, zero_propagates=True))
+
+    @cached_property
+    def _lex_archs(self) -> np.ndarray:
+        return self.all_archs()
+
+    def info(self) -> dict[str, int]:
+        """Counts: archs, isomorphism classes, shared-weight functional classes, zero-output archs."""
+        archs = self._lex_archs
+        tuples = [tuple(int(x) for x in a) for a in archs]
+        iso = {self.iso_string(a) for a in tuples}
+        labels, reps = self.functional_classes(archs)
+        labels_running, reps_running = self.functional_classes(archs, zero_propagates=False)
+        return {
+            "archs": len(archs),
+            "isomorphism_classes": len(iso),
+            "functional_classes": len(reps),
+            "functional_classes_running_bn": len(reps_running),
+            "zero_output_archs": sum(self.is_zero_output(a) for a in tuples),
+        }
+
+
+SPACES: dict[str, type[SearchSpace]] = {"nb201": NB201Space}
+
+
+def get_space(name: str = "nb201") -> SearchSpace:
+    try:
+        return SPACES[name]()
+    except KeyError:
+        raise ValueError(f"unknown search space {name!r}; valid choices: {', '.join(SPACES)}") from None
