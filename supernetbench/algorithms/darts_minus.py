@@ -1,0 +1,86 @@
+"""DARTS- (Chu et al., ICLR 2021): DARTS plus an auxiliary skip connection on every edge.
+
+Each edge computes ``beta * x + sum_o softmax(alpha)_o * op_o(x)`` (DARTS- Fig. 1(b): "an
+auxiliary skip connection with a decay rate beta between every two nodes"); everything else is
+:class:`~.darts.Darts` (first order by default, ``order=2`` allowed). The auxiliary skip exists only
+while this method runs the network: :meth:`DartsMinus.forward_train` sets ``net.aux_skip_beta``
+for the duration of one forward call and resets it to 0, so the trained supernet carries no beta
+and is scored as plain DARTS (beta = 0), as ``record_val.py`` does (protocol §4).
+
+Beta schedules (config ``beta_schedule``; ``beta_max`` scales both):
+
+* ``"decay"`` - the DARTS- paper's decay to 0 by the end of the search, in the exact form of the
+  authors' DARTS-PT case-study code (protocol §9): ``beta = beta_max`` for epochs
+  ``0 .. E/2 - 1``, then ``beta = beta_max * (E - epoch - 1) / (E / 2)`` (0.98 -> 0.0 for E = 100).
+  Written as ``beta_max * min(1, (E - epoch - 1) / (E / 2))``; for odd ``E`` it is the same line.
+* ``"constant"`` - ``beta = beta_max`` for every epoch: the papers' NB201 two-stage code
+  (protocol §3.2 and P3: the decay is commented out in ``train_search.py``).
+* ``"auto"`` (default) - ``"decay"``, or ``"constant"`` when the run context has
+  ``reference=True`` (the ``reference`` profile reproduces the papers' code, P3).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .base import ALGORITHMS, MethodConfig, RunContext
+from .darts import Darts, DartsConfig
+from ..harness.space import SearchSpace
+
+BETA_SCHEDULES = ("auto", "decay", "constant")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DartsMinusConfig(DartsConfig):
+    beta_schedule: str = "auto"  # auto = decay (paper), or constant under the reference profile (P3)
+    beta_max: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.beta_schedule not in BETA_SCHEDULES:
+            raise ValueError(f"beta_schedule must be one of {', '.join(BETA_SCHEDULES)}, got {self.beta_schedule!r}")
+        if not self.beta_max >= 0.0:
+            raise ValueError(f"beta_max must be >= 0, got {self.beta_max}")
+
+
+def beta_at(epoch: int, epochs: int, schedule: str, beta_max: float = 1.0) -> float:
+    """The auxiliary-skip weight during 0-based ``epoch`` of an ``epochs``-epoch run."""
+    if schedule == "constant":
+        return float(beta_max)
+    if schedule != "decay":
+        raise ValueError(f"beta schedule must be 'decay' or 'constant', got {schedule!r}")
+    epochs = max(1, int(epochs))
+    return float(beta_max) * min(1.0, max(0.0, (epochs - epoch - 1) / (epochs / 2)))
+
+
+@ALGORITHMS.register("darts-")
+class DartsMinus(Darts):
+    Config = DartsMinusConfig
+
+    def __init__(self, config: MethodConfig, *, space: SearchSpace, ctx: RunContext):
+        super().__init__(config, space=space, ctx=ctx)
+        self.beta = beta_at(0, ctx.epochs, self.beta_schedule, self.config.beta_max)
+
+    @property
+    def beta_schedule(self) -> str:
+        """The resolved schedule (``auto`` -> ``decay``, or ``constant`` for reference runs)."""
+        s = self.config.beta_schedule
+        if s == "auto":
+            return "constant" if self.ctx.reference else "decay"
+        return s
+
+    def on_epoch_start(self, net: nn.Module, epoch: int) -> None:
+        self.beta = beta_at(epoch, self.ctx.epochs, self.beta_schedule, self.config.beta_max)
+
+    def epoch_log(self) -> dict[str, Any]:
+        return {"beta": self.beta, "beta_schedule": self.beta_schedule}
+
+    def forward_train(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        net.aux_skip_beta = self.beta
+        try:
+            return super().forward_train(net, x)
+        finally:
+            net.aux_skip_beta = 0.0

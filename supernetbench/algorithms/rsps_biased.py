@@ -1,0 +1,61 @@
+"""RSPS with the idealised biased sampler ("rsps+", P002 §4.2): rank-linear single-path training.
+
+Every weight step trains one architecture drawn from all 15,625 NB201 archs with probability
+proportional to its ascending rank in the NB201 benchmark test accuracy of the run's dataset
+(protocol §3.2, ``build_sampler``): the arch at ascending position ``q`` (0 = worst) gets
+``P = q / (N(N-1)/2)``, via :func:`supernetbench.harness.metrics.rank_linear_probs`. This is an
+oracle baseline: it reads the ground truth. No architecture parameters; the learned distribution
+*is* the sampler (``arch_probs``), which is not factorised over edges (``edge_probs`` is None).
+
+Deviations from the papers' code (documented): ties are broken by a stable sort (lower NB201 index
+gets the lower weight; the code's ``np.argsort`` quicksort order is numpy-version dependent, P16);
+the accuracies are our table's 200-epoch mean test accuracies (the code queries NB201 v1.0
+``ori-test``, P8); draws come from ``torch.multinomial`` on the method's checkpointed generator
+(the code uses python ``random.choices``), so individual draws differ but the law is the same.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .base import ALGORITHMS, Stage1Method
+from ..harness.benchmark import load_ground_truth
+from ..harness.metrics import rank_linear_probs
+
+
+@ALGORITHMS.register("rsps-biased")
+class RSPSBiased(Stage1Method):
+    _table: tuple[np.ndarray, torch.Tensor, np.ndarray] | None = None
+
+    def _sampler(self) -> tuple[np.ndarray, torch.Tensor, np.ndarray]:
+        """(archs in NB201 order, their probabilities as a tensor, probability by base-5 code)."""
+        if self._table is None:
+            gt = load_ground_truth()
+            probs = rank_linear_probs(gt.test_acc(self.ctx.dataset))
+            by_code = np.zeros(len(probs))
+            by_code[self.space.encode(gt.archs)] = probs  # type: ignore[attr-defined]
+            self._table = (np.asarray(gt.archs), torch.from_numpy(probs.copy()), by_code)
+        return self._table
+
+    def prepare(self, net: nn.Module) -> None:
+        self._sampler()  # fail early if the ground-truth table is missing
+
+    def sample_index(self) -> int:
+        """NB201 index of one draw."""
+        _, probs, _ = self._sampler()
+        return int(torch.multinomial(probs, 1, generator=self.generator))
+
+    def sample_arch(self) -> tuple[int, ...]:
+        archs, _, _ = self._sampler()
+        return tuple(int(o) for o in archs[self.sample_index()])
+
+    def forward_train(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return net(x, arch=self.sample_arch())
+
+    def edge_probs(self) -> None:
+        return None
+
+    def arch_probs(self, archs: np.ndarray) -> np.ndarray:
+        _, _, by_code = self._sampler()
+        return by_code[self.space.encode(archs)]  # type: ignore[attr-defined]

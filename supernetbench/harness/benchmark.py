@@ -1,0 +1,156 @@
+"""NB201 ground truth: test accuracy of all 15,625 architectures on three datasets.
+
+Row ``i`` of the table is the official NB201 / NATS-Bench (tss) index ``i``; every per-arch array in
+this harness is in that order. The table is the 200-epoch mean test accuracy exported from the
+official NATS-Bench API (``../shared/data/nb201/README.md``), checked by sha256 before use.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import urllib.request
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .space import NB201Space
+from .store import atomic_write_bytes, cache_dir, file_sha256
+
+FILENAME = "nats_tss_200ep_test_acc.csv"
+SHA256 = "cb5d777ec3368be83c8f9b3aa4d520696051cb0eb8d94b8f85b519f9ea4afa3e"
+#: The public copy named in the data README (repository v-tao/nats-bench-landscape, commit 3126803).
+PUBLIC_URL = "https://raw.githubusercontent.com/v-tao/nats-bench-landscape/3126803/nats_bench.csv"
+ENV_VAR = "SUPERNETBENCH_NB201"
+COLUMNS = {
+    "cifar10": "CIFAR10TestAccuracy200Epochs",
+    "cifar100": "CIFAR100TestAccuracy200Epochs",
+    "imagenet16-120": "ImageNetTestAccuracy200Epochs",
+}
+DATASETS = tuple(COLUMNS)
+NUM_ARCHS = 15_625
+
+
+class BenchmarkTableError(RuntimeError):
+    """The ground-truth table is missing, truncated or altered."""
+
+
+def find_shared(*parts: str) -> Path | None:
+    """Locate ``shared/<parts>`` beside the checkout: walk up from the cwd and from this package."""
+    starts = [Path.cwd(), Path(__file__).resolve()]
+    for start in starts:
+        for d in [start, *start.parents]:
+            cand = d / "shared" / Path(*parts)
+            if cand.exists():
+                return cand
+    return None
+
+
+def default_table_path() -> Path:
+    """Where the table is looked for: ``$SUPERNETBENCH_NB201`` > ``../shared/data/nb201`` > cache."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    shared = find_shared("data", "nb201", FILENAME)
+    return shared if shared is not None else cache_dir() / "nb201" / FILENAME
+
+
+def _fetch(dest: Path) -> None:
+    if os.environ.get("SUPERNETBENCH_OFFLINE"):
+        raise OSError("downloads disabled by SUPERNETBENCH_OFFLINE")
+    with urllib.request.urlopen(PUBLIC_URL, timeout=30) as r:  # noqa: S310 - fixed https URL
+        data = r.read()
+    atomic_write_bytes(dest, data)
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """The NB201 table. ``archs[i]`` is the op-index 6-tuple of NB201 index ``i``."""
+
+    path: Path
+    archs: np.ndarray  # int8 (15625, 6)
+    strings: tuple[str, ...]
+    unique_strings: tuple[str, ...]
+    _acc: dict[str, np.ndarray] = field(repr=False)
+
+    def test_acc(self, dataset: str) -> np.ndarray:
+        """Mean 200-epoch test accuracy (%) per NB201 index, float64, read-only."""
+        try:
+            return self._acc[dataset]
+        except KeyError:
+            raise ValueError(f"unknown dataset {dataset!r}; valid choices: {', '.join(DATASETS)}") from None
+
+    def index_of(self, arch) -> int:
+        """NB201 index of an arch (6-tuple or arch string)."""
+        space = NB201Space()
+        a = space.parse(arch) if isinstance(arch, str) else space.validate(arch)
+        return int(self._index[space.encode(np.array(a))[0]])
+
+    @property
+    def _index(self) -> np.ndarray:
+        return _code_to_index(self.archs.tobytes())
+
+    def __len__(self) -> int:
+        return len(self.archs)
+
+
+@lru_cache(maxsize=4)
+def _code_to_index(archs_bytes: bytes) -> np.ndarray:
+    archs = np.frombuffer(archs_bytes, dtype=np.int8).reshape(-1, 6)
+    codes = NB201Space().encode(archs)
+    inv = np.empty(len(codes), dtype=np.int64)
+    inv[codes] = np.arange(len(codes))
+    return inv
+
+
+def load_ground_truth(path: str | os.PathLike | None = None, *, verify: bool = True) -> GroundTruth:
+    """Load and verify the table (cached per path). See :func:`default_table_path` for the search."""
+    p = Path(path) if path is not None else default_table_path()
+    return _load(p.resolve() if p.exists() else p, verify)
+
+
+@lru_cache(maxsize=4)
+def _load(path: Path, verify: bool) -> GroundTruth:
+    fix = (
+        f"Put the official file ({FILENAME}, sha256 {SHA256[:12]}…, from v-tao/nats-bench-landscape@3126803 "
+        f"nats_bench.csv) at {path}, or point ${ENV_VAR} / --nb201 at it."
+    )
+    if not path.exists():
+        try:
+            _fetch(path)
+        except OSError as e:
+            raise BenchmarkTableError(f"NB201 table not found at {path} and download failed ({e}). {fix}") from None
+    if verify:
+        digest = file_sha256(path)
+        if digest != SHA256:
+            raise BenchmarkTableError(
+                f"NB201 table {path} is truncated or altered: sha256 {digest[:12]}… != expected {SHA256[:12]}…. {fix}"
+            )
+    text = path.read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    needed = [*COLUMNS.values(), "ArchitectureString", "UniqueString"]
+    if not rows or any(c not in rows[0] for c in needed):
+        raise BenchmarkTableError(f"NB201 table {path} lacks columns {needed}. {fix}")
+    if len(rows) != NUM_ARCHS:
+        raise BenchmarkTableError(f"NB201 table {path} has {len(rows)} rows, expected {NUM_ARCHS}. {fix}")
+    space = NB201Space()
+    archs = np.array([space.parse(r["ArchitectureString"]) for r in rows], dtype=np.int8)
+    if len(np.unique(space.encode(archs))) != NUM_ARCHS:
+        raise BenchmarkTableError(f"NB201 table {path} repeats architectures. {fix}")
+    acc = {}
+    for ds, col in COLUMNS.items():
+        a = np.array([float(r[col]) for r in rows], dtype=np.float64)
+        if not np.all(np.isfinite(a)) or a.min() < 0 or a.max() > 100:
+            raise BenchmarkTableError(f"NB201 table {path}: column {col} has values outside [0, 100]. {fix}")
+        a.setflags(write=False)
+        acc[ds] = a
+    archs.setflags(write=False)
+    return GroundTruth(
+        path=path,
+        archs=archs,
+        strings=tuple(r["ArchitectureString"] for r in rows),
+        unique_strings=tuple(r["UniqueString"] for r in rows),
+        _acc=acc,
+    )

@@ -1,0 +1,305 @@
+"""The one Stage-1 training loop shared by every method, with checkpoint/resume and run artifacts.
+
+A run directory holds ``config.json`` (the effective config), ``checkpoint.pt`` (overwritten
+atomically after every epoch: weights, optimisers, scheduler, method state, data-stream and RNG
+states), ``log.jsonl`` (one line per finished epoch) and, once finished, ``supernet.pt``,
+``arch.json`` (alphas and per-edge probabilities), ``archprob.npy`` (probability of every arch in
+NB201 index order) and ``DONE``. A killed run resumes from its last completed epoch and produces
+the same result as an uninterrupted one (tested).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .benchmark import load_ground_truth
+from .data import Augment, BatchStream, DataConfig, SearchData, load_search_data, normalize
+from .profiles import Profile, get_profile
+from .space import NB201Space
+from .store import atomic_torch_save, atomic_write_json, atomic_write_text, atomic_save_npy, content_hash
+from .supernet import NB201Supernet, SupernetConfig
+
+CODE_VERSION = "0.1.0"
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when present, else CPU. ``cuda`` without a GPU is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda requested but no CUDA device is available; use --device auto or cpu")
+    if name not in ("cpu",) and not name.startswith("cuda"):
+        raise ValueError(f"unknown device {name!r}; valid choices: auto, cpu, cuda, cuda:N")
+    return torch.device(name)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines a Stage-1 run (hashed into its directory name)."""
+
+    algo: str
+    dataset: str = "cifar10"
+    seed: int = 0
+    profile: Profile = field(default_factory=lambda: get_profile("smoke"))
+    method_options: tuple[tuple[str, Any], ...] = ()
+    data_root: str | None = None
+
+    def key(self) -> str:
+        return content_hash(self.to_dict(), CODE_VERSION)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "algo": self.algo,
+            "dataset": self.dataset,
+            "seed": self.seed,
+            "profile": self.profile.to_dict(),
+            "method_options": dict(self.method_options),
+        }
+
+    def data_config(self) -> DataConfig:
+        p = self.profile
+        return DataConfig(self.dataset, self.data_root, p.split, p.train_size, p.valid_size)
+
+
+def default_runs_root() -> Path:
+    return Path(os.environ.get("SUPERNETBENCH_RUNS", "runs"))
+
+
+def run_dir_for(spec: RunSpec, root: str | os.PathLike | None = None) -> Path:
+    root = Path(root) if root is not None else default_runs_root()
+    return root / f"{spec.algo}-{spec.dataset}-s{spec.seed}-{spec.profile.name}-{spec.key()}"
+
+
+@lru_cache(maxsize=4)
+def cached_search_data(cfg: DataConfig) -> SearchData:
+    return load_search_data(cfg)
+
+
+@contextlib.contextmanager
+def frozen_bn_stats(net: nn.Module) -> Iterator[None]:
+    """Run train-mode BN (batch statistics) without changing any BN running buffer."""
+    saved = {k: v.clone() for k, v in net.state_dict().items() if "running_" in k or "num_batches" in k}
+    try:
+        yield
+    finally:
+        net.load_state_dict(saved, strict=False)
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class SearchRun:
+    """A finished Stage-1 run, loaded from its directory."""
+
+    path: Path
+    config: dict[str, Any]
+    edge_probs: dict[str, np.ndarray] | None
+    archprob: np.ndarray  # NB201 index order
+    provides: frozenset[str]
+    log: list[dict[str, Any]]
+
+    @property
+    def algo(self) -> str:
+        return self.config["algo"]
+
+    @property
+    def dataset(self) -> str:
+        return self.config["dataset"]
+
+    @property
+    def seed(self) -> int:
+        return int(self.config["seed"])
+
+    @property
+    def profile(self) -> Profile:
+        return Profile(**{k: v for k, v in self.config["profile"].items()})
+
+    def load_supernet(self, device: torch.device | str = "cpu") -> NB201Supernet:
+        p = self.profile
+        net = NB201Supernet(SupernetConfig(C=p.C, N=p.N, num_classes=self.config["num_classes"]))
+        try:
+            state = torch.load(self.path / "supernet.pt", map_location="cpu", weights_only=True)
+            net.load_state_dict(state)
+        except (OSError, RuntimeError, KeyError, EOFError) as e:
+            raise RuntimeError(
+                f"supernet checkpoint {self.path / 'supernet.pt'} is missing or corrupt ({e}); "
+                "delete the run directory and train again"
+            ) from None
+        return net.to(device)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "SearchRun":
+        path = Path(path)
+        if not (path / "DONE").exists():
+            raise FileNotFoundError(f"{path} is not a finished Stage-1 run (no DONE marker); run `supernetbench train` first")
+        config = json.loads((path / "config.json").read_text())
+        arch = json.loads((path / "arch.json").read_text())
+        ep = {k: np.asarray(v) for k, v in arch["edge_probs"].items()} if arch["edge_probs"] else None
+        archprob = np.load(path / "archprob.npy", allow_pickle=False)
+        log = [json.loads(line) for line in (path / "log.jsonl").read_text().splitlines() if line.strip()]
+        return cls(path, config, ep, archprob, frozenset(arch["provides"]), log)
+
+
+def _epoch_eval(method, net: nn.Module, data: SearchData, batch_size: int) -> float:
+    """Supernet validation accuracy (%) of the method's own forward, batch-stat BN, no augmentation."""
+    correct = 0
+    with torch.no_grad(), frozen_bn_stats(net):
+        net.train()
+        for i in range(0, len(data.valid_y), batch_size):
+            x = normalize(data.valid_x[i : i + batch_size], data.dataset)
+            correct += int((method.forward_train(net, x).argmax(1) == data.valid_y[i : i + batch_size]).sum())
+    return 100.0 * correct / max(1, len(data.valid_y))
+
+
+def train_supernet(
+    spec: RunSpec,
+    *,
+    runs_root: str | os.PathLike | None = None,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+    stop_after_epoch: int | None = None,
+) -> SearchRun:
+    """Train (or resume, or reuse) the Stage-1 run described by ``spec``; return the finished run.
+
+    ``stop_after_epoch`` ends the process-side loop early (simulates a kill, for resume tests).
+    """
+    from ..algorithms import ALGORITHMS, RunContext
+
+    cls = ALGORITHMS.get(spec.algo)
+    method_cfg = cls.make_config(dict(spec.method_options))
+    run_dir = run_dir_for(spec, runs_root)
+    if (run_dir / "DONE").exists():
+        return SearchRun.load(run_dir)
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    p = spec.profile
+    set_seed(spec.seed)
+    data = cached_search_data(spec.data_config()).to(dev)
+    net = NB201Supernet(SupernetConfig(C=p.C, N=p.N, num_classes=data.num_classes)).to(dev)
+    ctx = RunContext(dataset=spec.dataset, epochs=p.epochs, device=dev, seed=spec.seed, reference=p.reference)
+    method = cls(method_cfg, space=NB201Space(), ctx=ctx)
+    method.prepare(net)
+    opt = torch.optim.SGD(net.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, p.epochs), eta_min=p.lr_min)
+    aug = Augment(spec.dataset)
+    train_stream = BatchStream(data.train_x, data.train_y, p.batch_size, augment=aug, seed=spec.seed, dataset=spec.dataset)
+    valid_stream = BatchStream(data.valid_x, data.valid_y, p.batch_size, augment=aug, seed=spec.seed + 1, dataset=spec.dataset)
+
+    config = {
+        **spec.to_dict(),
+        "method_config": dataclasses.asdict(method_cfg),
+        "num_classes": data.num_classes,
+        "data": data.description,
+        "device": str(dev),
+        "code_version": CODE_VERSION,
+    }
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "config.json", config)
+    ckpt_path = run_dir / "checkpoint.pt"
+    start, log = 0, []
+    if ckpt_path.exists():
+        try:
+            ck = torch.load(ckpt_path, map_location=dev, weights_only=False)
+        except Exception as e:  # noqa: BLE001 - any unreadable checkpoint gets the same advice
+            raise RuntimeError(f"checkpoint {ckpt_path} is corrupt ({e}); delete it to restart the run") from None
+        net.load_state_dict(ck["net"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        method.load_state_dict(ck["method"])
+        train_stream.load_state_dict(ck["train_stream"])
+        valid_stream.load_state_dict(ck["valid_stream"])
+        torch.set_rng_state(ck["torch_rng"])
+        start, log = ck["epoch"] + 1, ck["log"]
+
+    epochs = p.epochs if cls.trains_weights else 0
+    for epoch in range(start, epochs):
+        t0 = time.time()
+        net.train()
+        method.on_epoch_start(net, epoch)
+        method.weight_lr = opt.param_groups[0]["lr"]
+        n_seen = correct = 0
+        loss_sum = 0.0
+        arch_losses = []
+        bar = tqdm(train_stream.epoch(), total=len(train_stream), disable=not progress,
+                   desc=f"{spec.algo} {spec.dataset} epoch {epoch + 1}/{epochs}", leave=False)
+        for x, y in bar:
+            method.last_train_batch = (x, y)
+            vx, vy = valid_stream.sample_batch()
+            al = method.arch_step(net, vx, vy)
+            if al is not None:
+                arch_losses.append(al)
+            opt.zero_grad(set_to_none=True)
+            logits = method.forward_train(net, x)
+            loss = nn.functional.cross_entropy(logits, y)
+            loss.backward()
+            # protocol §3.1: global-norm clip over model parameters, alpha gradients included
+            nn.utils.clip_grad_norm_(list(net.parameters()) + method.arch_parameters(), p.grad_clip)
+            opt.step()
+            for a in method.arch_parameters():
+                a.grad = None
+            n_seen += len(y)
+            loss_sum += float(loss.detach()) * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            bar.set_postfix(loss=f"{loss_sum / n_seen:.3f}", acc=f"{100 * correct / n_seen:.1f}")
+        lr = opt.param_groups[0]["lr"]
+        sched.step()
+        ep = method.edge_probs()
+        entry = {
+            "epoch": epoch,
+            "lr": lr,
+            "train_loss": loss_sum / max(1, n_seen),
+            "train_acc": 100.0 * correct / max(1, n_seen),
+            "arch_loss": float(np.mean(arch_losses)) if arch_losses else None,
+            "valid_acc": _epoch_eval(method, net, data, p.batch_size),
+            "seconds": time.time() - t0,
+            "genotype": NB201Space().format(NB201Space().argmax_arch(ep)) if ep else None,
+            **method.epoch_log(),
+        }
+        log.append(entry)
+        atomic_torch_save(ckpt_path, {
+            "epoch": epoch, "net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+            "method": method.state_dict(), "train_stream": train_stream.state_dict(),
+            "valid_stream": valid_stream.state_dict(), "torch_rng": torch.get_rng_state(), "log": log,
+        })
+        atomic_write_text(run_dir / "log.jsonl", "".join(json.dumps(e) + "\n" for e in log))
+        if progress:
+            tqdm.write(f"[{spec.algo}/{spec.dataset}] epoch {epoch + 1}/{epochs} loss {entry['train_loss']:.3f} "
+                       f"train {entry['train_acc']:.1f}% valid {entry['valid_acc']:.1f}% ({entry['seconds']:.1f}s)")
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            raise KeyboardInterrupt(f"stopped after epoch {epoch} (stop_after_epoch)")
+    return _finalize(run_dir, method, net, log, cls.provides)
+
+
+def _finalize(run_dir: Path, method, net: nn.Module, log: list, provides: frozenset[str]) -> SearchRun:
+    gt = load_ground_truth()
+    archprob = np.asarray(method.arch_probs(gt.archs), dtype=np.float64)
+    total = float(archprob.sum())
+    if not np.isfinite(total) or abs(total - 1.0) > 1e-6:
+        raise RuntimeError(f"{method.name}: architecture distribution sums to {total}, not 1")
+    ep = method.edge_probs()
+    atomic_torch_save(run_dir / "supernet.pt", {k: v.detach().cpu() for k, v in net.state_dict().items()})
+    atomic_save_npy(run_dir / "archprob.npy", archprob)
+    atomic_write_json(run_dir / "arch.json", {
+        "alphas": {k: a.detach().cpu().tolist() for k, a in method.alphas.items()},
+        "edge_probs": {k: v.tolist() for k, v in ep.items()} if ep else None,
+        "provides": sorted(provides),
+    })
+    atomic_write_text(run_dir / "log.jsonl", "".join(json.dumps(e) + "\n" for e in log))
+    atomic_write_text(run_dir / "DONE", time.strftime("%Y-%m-%dT%H:%M:%S\n"))
+    return SearchRun.load(run_dir)

@@ -1,0 +1,100 @@
+"""The Stage-1 engine end to end: every registered method trains one tiny epoch and leaves complete
+run artifacts; a killed run resumes to exactly the state of an uninterrupted one.
+
+Uses the ``smoke`` profile (C=4, N=1, 256 + 256 CIFAR-10 images: 4 steps per epoch) on the CPU with
+one thread. Skipped with a reason when the CIFAR-10 data or the NB201 table cannot be found.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from supernetbench.algorithms import ALGORITHMS
+from supernetbench.harness.benchmark import BenchmarkTableError, load_ground_truth
+from supernetbench.harness.engine import RunSpec, SearchRun, cached_search_data, train_supernet
+from supernetbench.harness.profiles import get_profile
+from supernetbench.harness.supernet import NB201Supernet, SupernetConfig
+
+SMOKE = get_profile("smoke")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _requirements_and_one_thread():
+    try:
+        load_ground_truth()
+    except BenchmarkTableError as e:
+        pytest.skip(f"NB201 ground-truth table unavailable: {e}")
+    try:
+        cached_search_data(RunSpec("rsps", "cifar10", profile=SMOKE).data_config())
+    except (FileNotFoundError, OSError, RuntimeError) as e:
+        pytest.skip(f"CIFAR-10 search data unavailable: {e}")
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _train(algo: str, root, epochs: int, **kw) -> SearchRun:
+    spec = RunSpec(algo, "cifar10", seed=0, profile=SMOKE.replace(epochs=epochs))
+    return train_supernet(spec, runs_root=root, device="cpu", progress=False, **kw)
+
+
+@pytest.mark.parametrize("algo", ALGORITHMS.names())
+def test_one_epoch_run_artifacts(algo, tmp_path):
+    run = _train(algo, tmp_path, epochs=1)
+    for name in ("DONE", "config.json", "arch.json", "archprob.npy", "supernet.pt", "log.jsonl", "checkpoint.pt"):
+        if name == "checkpoint.pt" and not ALGORITHMS.get(algo).trains_weights:
+            continue  # no epoch ran, so nothing was checkpointed
+        assert (run.path / name).is_file(), name
+    assert run.archprob.shape == (15_625,) and np.all(run.archprob >= 0)
+    assert abs(run.archprob.sum() - 1.0) < 1e-6
+    config = json.loads((run.path / "config.json").read_text())
+    assert config["algo"] == algo and config["method_config"] is not None
+    if ALGORITHMS.get(algo).trains_weights:
+        assert len(run.log) == 1
+        entry = run.log[0]
+        assert 0.0 <= entry["train_acc"] <= 100.0 and math.isfinite(entry["train_loss"])
+        assert 0.0 <= entry["valid_acc"] <= 100.0
+        if algo in ("snas", "gdas"):
+            assert entry["tau"] == pytest.approx(10.0)
+        if algo == "darts-":
+            assert entry["beta"] == 0.0  # decay schedule, E=1: the only epoch is the last one
+        has_arch_loss = algo in ("darts", "darts-", "snas", "gdas", "drnas")
+        assert (entry["arch_loss"] is not None) == has_arch_loss
+    else:
+        assert run.log == []
+    net = run.load_supernet()
+    assert net.aux_skip_beta == 0.0  # scoring networks never carry DARTS-'s auxiliary skip
+    if "arch_weights" in run.provides:
+        assert run.edge_probs is not None
+        np.testing.assert_allclose(run.edge_probs["cell"].sum(1), 1.0, rtol=1e-9)
+
+
+def test_untrained_supernet_is_the_seeded_init(tmp_path):
+    state = _train("untrained", tmp_path, epochs=1).load_supernet().state_dict()
+    torch.manual_seed(0)  # the engine seeds with spec.seed, then builds the supernet
+    init = NB201Supernet(SupernetConfig(C=SMOKE.C, N=SMOKE.N, num_classes=10)).state_dict()
+    assert state.keys() == init.keys()
+    for k in state:
+        assert torch.equal(state[k], init[k]), k
+
+
+@pytest.mark.parametrize("algo", ["darts", "gdas", "drnas"])
+def test_resume_equals_uninterrupted(algo, tmp_path):
+    full = _train(algo, tmp_path / "full", epochs=2)
+    with pytest.raises(KeyboardInterrupt):
+        _train(algo, tmp_path / "resumed", epochs=2, stop_after_epoch=0)
+    resumed = _train(algo, tmp_path / "resumed", epochs=2)
+    assert [e["epoch"] for e in resumed.log] == [0, 1]
+    np.testing.assert_allclose(resumed.archprob, full.archprob, rtol=0, atol=1e-12)
+    sa, sb = full.load_supernet().state_dict(), resumed.load_supernet().state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        torch.testing.assert_close(sb[k], sa[k], rtol=0, atol=1e-6, msg=k)
+    for ea, eb in zip(full.log, resumed.log):
+        assert ea["train_loss"] == pytest.approx(eb["train_loss"], abs=1e-6)
+        assert ea["genotype"] == eb["genotype"]
