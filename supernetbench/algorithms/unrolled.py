@@ -27,6 +27,13 @@ Choices (documented deviations from the DARTS *code*, none from the paper):
   statistics, which the DARTS code lets the two finite-difference passes update.
 * Any ``method.arch_regularizer()`` (it depends on alpha only) is added to the validation loss.
 
+Accuracy caveat (a property of Eq. 8, not of this code): a weight perturbation of norm 0.01 can
+cross ReLU kinks, where grad_alpha L_train jumps, so the finite difference can be far from the
+exact Hessian-vector product (on the C=2 test supernet with 8 images it is off by 2-50x the size of
+the term at radius 0.01, and exact to 1e-8 at radius 1e-5). ``tests/test_algorithms.py`` checks
+the radius-0.01 result against an independent recomputation of Eq. 8 and the small-radius limit
+against exact double backpropagation of Eq. 6.
+
 The reference two-stage code cannot run this path at all (protocol §3.1/P15: ``--unrolled`` crashes
 because ``TinyNetwork`` has no ``.new()``), so there is no ``reference`` variant: the protocol's
 runs are first order (``darts`` with ``order=1``).

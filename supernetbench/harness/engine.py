@@ -215,7 +215,7 @@ def train_supernet(
     start, log = 0, []
     if ckpt_path.exists():
         try:
-            ck = torch.load(ckpt_path, map_location=dev, weights_only=False)
+            ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         except Exception as e:  # noqa: BLE001 - any unreadable checkpoint gets the same advice
             raise RuntimeError(f"checkpoint {ckpt_path} is corrupt ({e}); delete it to restart the run") from None
         net.load_state_dict(ck["net"])

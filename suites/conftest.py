@@ -1,0 +1,44 @@
+"""Suite fixtures: a session cache of evaluations (one Stage-1 run + one full-space scoring per
+(algo, dataset, seed, profile), shared by every selector) and the reference store.
+
+Stage-1 runs and scores are also cached on disk (content-addressed, ``$SUPERNETBENCH_CACHE``), so a
+second session reuses them. ``--update-references`` rewrites ``suites/reference/<case>.json``.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from casegrid import REFERENCE_DIR, evaluate_case  # noqa: E402
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-references", action="store_true", default=False,
+                     help="re-run the reference seeds and rewrite suites/reference/<case>.json")
+
+
+@pytest.fixture(scope="session")
+def update_references(request) -> bool:
+    return bool(request.config.getoption("--update-references"))
+
+
+@pytest.fixture(scope="session")
+def evaluations():
+    cache: dict = {}
+
+    def get(algo: str, dataset: str, seed: int):
+        key = (algo, dataset, seed)
+        if key not in cache:
+            cache[key] = evaluate_case(algo, dataset, seed)
+        return cache[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    return Path(os.environ.get("SUPERNETBENCH_REFERENCE_DIR", REFERENCE_DIR))

@@ -1,0 +1,61 @@
+"""One parametrized case per (Stage-1 method, Stage-2 selector, dataset): train (or reuse) the smoke
+supernet, score all 15,625 archs, select, and assert the metrics against stored references.
+
+Selecting cases:
+    pytest suites -k "drnas and valid"            # substring match on ids like drnas-valid-cifar10
+    pytest suites -k "[darts-valid-cifar10]"      # exact id: '[' and ']' stop 'darts' matching 'darts-'
+                                                  # and 'cifar10' matching 'cifar100'
+    pytest suites -m "case(algo='darts')"         # marker kwargs (pytest >= 8.3)
+    pytest suites -m slow                         # the cases CI does not run
+Regenerate a reference (3 seeds, tolerance from their spread): add --update-references.
+"""
+from __future__ import annotations
+
+import pytest
+
+from casegrid import (
+    CI_ALGOS, CI_DATASETS, REFERENCE_SEEDS, all_cases, build_reference, case_values, read_reference,
+    write_reference,
+)
+from supernetbench.algorithms import ALGORITHMS
+from supernetbench.selectors import SELECTORS, IncompatiblePair
+
+
+def _params():
+    for algo, sel, ds in all_cases():
+        marks = [pytest.mark.case(algo=algo, selector=sel, dataset=ds)]
+        if algo not in CI_ALGOS or ds not in CI_DATASETS:
+            marks.append(pytest.mark.slow)
+        missing = SELECTORS.get(sel).requires - ALGORITHMS.get(algo).provides
+        if missing:
+            marks.append(pytest.mark.xfail(raises=IncompatiblePair, strict=True,
+                                           reason=f"{algo} learns no {', '.join(sorted(missing))}, which {sel} needs"))
+        yield pytest.param(algo, sel, ds, id=f"{algo}-{sel}-{ds}", marks=marks)
+
+
+@pytest.mark.parametrize("algo, selector, dataset", list(_params()))
+def test_case(algo, selector, dataset, evaluations, reference_dir, update_references):
+    case_id = f"{algo}-{selector}-{dataset}"
+    SELECTORS.get(selector).check_compatible(ALGORITHMS.get(algo).provides, algo)
+    ev = evaluations(algo, dataset, REFERENCE_SEEDS[0])
+
+    # invariants every case must satisfy, reference or not
+    assert abs(sum(ev.run.archprob) - 1.0) < 1e-6
+    assert len(ev.scores) == 15_625 and ((0 <= ev.scores) & (ev.scores <= 100)).all()
+    assert selector in ev.selections, f"{selector} produced no selection"
+    sel = ev.selections[selector]
+    assert 0.0 < sel.test_acc <= 100.0
+
+    path = reference_dir / f"{case_id}.json"
+    got = case_values(ev, selector)
+    if update_references:
+        per_seed = [got] + [case_values(evaluations(algo, dataset, s), selector) for s in REFERENCE_SEEDS[1:]]
+        write_reference(path, build_reference(case_id, per_seed, ev))
+    ref = read_reference(path)
+    if ref is None:
+        pytest.fail(f"no reference for {case_id}; generate it with: pytest suites -k \"[{case_id}]\" --update-references")
+    for name, r in ref["values"].items():
+        assert got[name] == pytest.approx(r["value"], abs=r["atol"]), (
+            f"{case_id}: {name} = {got[name]:.4f}, reference {r['value']:.4f} ± {r['atol']:.4f} "
+            f"(seed spread {r['seed_values']}); regenerate with: {ref['command']}"
+        )
