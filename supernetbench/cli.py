@@ -107,6 +107,15 @@ def cmd_data_info(args) -> int:
     return 0
 
 
+def cmd_convert(args) -> int:
+    from .harness.benchmark import convert_official, load_ground_truth
+
+    out = convert_official(args.source, args.out, trust_pickle=args.trust_pickle)
+    gt = load_ground_truth(out)
+    _print({"table": str(out), "archs": len(gt)}, args.json)
+    return 0
+
+
 def cmd_list(args) -> int:
     from .algorithms import ALGORITHMS
     from .harness.profiles import PROFILES
@@ -185,6 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--data-root", default=None)
     di.set_defaults(func=cmd_data_info)
 
+    sp = sub.add_parser("nb201-convert", help="convert official NATS-Bench (tss) files to the harness table")
+    sp.add_argument("--source", required=True, help="NATS-tss file or directory")
+    sp.add_argument("--out", required=True, help="output CSV (a .sha256 sidecar is written beside it)")
+    sp.add_argument("--trust-pickle", action="store_true", help="allow unpickling (runs code from the file)")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_convert)
+
     sp = sub.add_parser("list", help="registered algorithms, selectors and profiles")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_list)
@@ -203,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     try:
         rc = args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
+    except (ValueError, FileNotFoundError, RuntimeError, KeyError, PermissionError, ImportError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"error: {msg}", file=sys.stderr)
         return 2

@@ -124,9 +124,12 @@ def _load(path: Path, verify: bool) -> GroundTruth:
             raise BenchmarkTableError(f"NB201 table not found at {path} and download failed ({e}). {fix}") from None
     if verify:
         digest = file_sha256(path)
-        if digest != SHA256:
+        sidecar = path.with_name(path.name + ".sha256")
+        expected = sidecar.read_text().split()[0] if sidecar.exists() else SHA256
+        if digest != expected:
             raise BenchmarkTableError(
-                f"NB201 table {path} is truncated or altered: sha256 {digest[:12]}… != expected {SHA256[:12]}…. {fix}"
+                f"NB201 table {path} is truncated or altered: sha256 {digest[:12]}… != expected {expected[:12]}…"
+                f"{' (from ' + sidecar.name + ')' if sidecar.exists() else ''}. {fix}"
             )
     text = path.read_text(encoding="utf-8")
     rows = list(csv.DictReader(io.StringIO(text)))
@@ -154,3 +157,41 @@ def _load(path: Path, verify: bool) -> GroundTruth:
         unique_strings=tuple(r["UniqueString"] for r in rows),
         _acc=acc,
     )
+
+
+NATS_NAMES = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16-120": "ImageNet16-120"}
+
+
+def convert_official(source: str | os.PathLike, out: str | os.PathLike, *, trust_pickle: bool = False) -> Path:
+    """Convert an official NATS-Bench (tss) benchmark file/dir to this harness's table format.
+
+    Reads ``get_more_info(i, dataset, hp="200", is_random=False)["test-accuracy"]`` for every arch
+    (exactly how the shipped table was exported) via the ``nats_bench`` package, writes the CSV and
+    a ``<csv>.sha256`` sidecar that :func:`load_ground_truth` verifies. The official files are
+    pickles: unpickling runs code, so ``trust_pickle=True`` must be given explicitly.
+    """
+    if not trust_pickle:
+        raise PermissionError(
+            f"{source} is a pickle and loading it can run arbitrary code; pass trust_pickle=True "
+            "(CLI: --trust-pickle) only for files from the official NATS-Bench release"
+        )
+    try:
+        from nats_bench import create  # type: ignore[import-not-found]
+    except ImportError:
+        raise ImportError("converting official benchmark files needs the `nats_bench` package: pip install nats_bench") from None
+    api = create(str(source), "tss", fast_mode=True, verbose=False)
+    space = NB201Space()
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([*COLUMNS.values(), "ArchitectureString", "UniqueString"])
+    for i in range(len(api)):
+        arch = api.arch(i)
+        accs = [api.get_more_info(i, NATS_NAMES[d], hp="200", is_random=False)["test-accuracy"] for d in COLUMNS]
+        w.writerow([*accs, arch, space.iso_string(space.parse(arch))])
+    out = Path(out)
+    data = buf.getvalue().encode()
+    atomic_write_bytes(out, data)
+    import hashlib
+
+    atomic_write_bytes(out.with_name(out.name + ".sha256"), (hashlib.sha256(data).hexdigest() + "\n").encode())
+    return out
