@@ -27,3 +27,13 @@ def pytest_collection_modifyitems(config, items):
 def pytest_report_header(config):
     return (f"supernetbench: torch {torch.__version__}, cuda={torch.cuda.is_available()}, "
             f"hypothesis profile={os.environ.get('HYPOTHESIS_PROFILE', 'ci')}")
+
+
+@pytest.fixture
+def torch_single_thread():
+    """One intra-op thread for tests on tiny networks: OpenMP synchronisation dominates there, and
+    on a loaded 2-core machine two threads made each tiny forward ~100x slower (measured)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

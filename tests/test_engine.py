@@ -22,8 +22,11 @@ from supernetbench.harness.supernet import NB201Supernet, SupernetConfig
 SMOKE = get_profile("smoke")
 
 
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
+
 @pytest.fixture(autouse=True, scope="module")
-def _requirements_and_one_thread():
+def _requirements():
     try:
         load_ground_truth()
     except BenchmarkTableError as e:
@@ -32,10 +35,6 @@ def _requirements_and_one_thread():
         cached_search_data(RunSpec("rsps", "cifar10", profile=SMOKE).data_config())
     except (FileNotFoundError, OSError, RuntimeError) as e:
         pytest.skip(f"CIFAR-10 search data unavailable: {e}")
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _train(algo: str, root, epochs: int, dataset: str = "cifar10", data_root=None, **kw) -> SearchRun:

@@ -177,9 +177,7 @@ def test_cached_npy_computes_once(cache):
         pytest.param(lambda b: b"this is not an npy file", id="garbage"),
         pytest.param(lambda b: b[: len(b) - 8], id="truncated-data"),
         pytest.param(lambda b: b[:20], id="truncated-header"),
-        pytest.param(lambda b: b"", id="empty", marks=pytest.mark.xfail(
-            strict=True, raises=EOFError,
-            reason="cached_npy catches (ValueError, OSError) but np.load raises EOFError on an empty file")),
+        pytest.param(lambda b: b"", id="empty"),
     ],
 )
 def test_cached_npy_recomputes_corrupt_entry(cache, corrupt):

@@ -164,7 +164,7 @@ def score_space(
             prev = np.load(partial_path, allow_pickle=False)
             if prev.shape == rep_scores.shape:
                 rep_scores = prev
-        except (ValueError, OSError):
+        except (ValueError, OSError, EOFError):
             pass
     net = _prepared(net, cfg)
     todo = np.flatnonzero(np.isnan(rep_scores))
@@ -189,7 +189,7 @@ def cached_score_space(run, gt, data, cfg: ScoreConfig, device: torch.device | s
     if path.exists():
         try:
             return np.load(path, allow_pickle=False)
-        except (ValueError, OSError):
+        except (ValueError, OSError, EOFError):
             path.unlink()
     net = run.load_supernet(device)
     scores = score_space(net, gt.archs, sd, cfg, progress=progress, partial_path=path.with_suffix(".partial.npy"))

@@ -97,7 +97,7 @@ def cached_npy(key: str, compute: Callable[[], np.ndarray], subdir: str = "array
     if path.exists():
         try:
             return np.load(path, allow_pickle=False)
-        except (ValueError, OSError):
+        except (ValueError, OSError, EOFError):
             path.unlink()  # a corrupt entry is recomputed, not trusted
     arr = compute()
     atomic_save_npy(path, arr)
