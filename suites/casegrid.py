@@ -32,6 +32,10 @@ CI_DATASETS = ("cifar10",)
 CI_ALGOS = ("darts", "rsps", "drnas", "gdas")
 
 
+#: per-dataset profile changes: the CIFAR-100 partial pack has only 558 / 559 rows per half.
+DATASET_OVERRIDES: dict[str, dict[str, Any]] = {"cifar100": {"train_size": 512, "valid_size": 512}}
+
+
 def data_root_for(dataset: str) -> str | None:
     """ImageNet16-120 is not available here: the suites use a synthetic stand-in written in NB201's
     exact pickle format (reported as such in every result)."""
@@ -39,14 +43,14 @@ def data_root_for(dataset: str) -> str | None:
         return None
     from supernetbench.harness.data import write_imagenet16_standin
 
-    root = cache_dir() / "standin" / "imagenet16-120"
-    if not (root / "STANDIN.txt").exists():
-        write_imagenet16_standin(root, n_train_per_batch=64, n_val=64, seed=0)
+    root = cache_dir() / "standin" / "imagenet16-120-320"
+    if not (root / "STANDIN.txt").exists():  # ~2,560 rows with labels <= 120: 1,280 per half
+        write_imagenet16_standin(root, n_train_per_batch=320, n_val=64, seed=0)
     return str(root)
 
 
 def evaluate_case(algo: str, dataset: str, seed: int):
-    profile = get_profile(PROFILE)
+    profile = get_profile(PROFILE, DATASET_OVERRIDES.get(dataset))
     spec = RunSpec(algo, dataset, seed, profile, (), data_root_for(dataset))
     return evaluate(spec, SELECTORS.names(), device="cpu", runs_root=cache_dir() / "runs",
                     progress=False, gt=load_ground_truth())

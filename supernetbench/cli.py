@@ -125,6 +125,17 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from .harness.profiles import Profile, get_profile, parse_overrides
+    from .harness.tables import multi_seed_report
+
+    profile = get_profile(args.profile, parse_overrides(args.set, Profile))
+    path = multi_seed_report(args.algos, args.selectors, args.dataset, args.seeds, profile, Path(args.out),
+                             device=args.device, runs_root=args.runs_root, data_root=args.data_root)
+    print(path.read_text())
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .harness.demo import run_demo
 
@@ -205,6 +216,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_list)
 
+    sp = sub.add_parser("report", help="S1 x S2 table and a1/a2 curves over several seeds")
+    sp.add_argument("--algos", nargs="+", required=True)
+    sp.add_argument("--selectors", nargs="+", default=["prune", "valid"])
+    sp.add_argument("--dataset", default="cifar10", choices=DATASETS)
+    sp.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    sp.add_argument("--profile", default="smoke")
+    sp.add_argument("--set", action="append", metavar="FIELD=VALUE")
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--runs-root", default=None)
+    sp.add_argument("--data-root", default=None)
+    sp.add_argument("--out", default="report-out")
+    sp.set_defaults(func=cmd_report)
+
     sp = sub.add_parser("demo", help="the embedded default: small DARTS supernet on real CIFAR-10, report")
     sp.add_argument("--out", default="demo-out")
     sp.add_argument("--profile", default="demo")
@@ -223,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"error: {msg}", file=sys.stderr)
         return 2
-    if not getattr(args, "json", False) and args.command in ("train", "evaluate", "score", "select", "demo"):
+    if not getattr(args, "json", False) and args.command in ("train", "evaluate", "score", "select", "demo", "report"):
         print(f"({time.time() - t0:.1f} s)", file=sys.stderr)
     return rc
 

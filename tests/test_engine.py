@@ -38,7 +38,9 @@ def _requirements():
 
 
 def _train(algo: str, root, epochs: int, dataset: str = "cifar10", data_root=None, **kw) -> SearchRun:
-    spec = RunSpec(algo, dataset, seed=0, profile=SMOKE.replace(epochs=epochs), data_root=data_root)
+    # 256 + 256 images: fits the CIFAR-100 partial pack and the small ImageNet16 stand-in
+    spec = RunSpec(algo, dataset, seed=0, profile=SMOKE.replace(epochs=epochs, train_size=256, valid_size=256),
+                   data_root=data_root)
     return train_supernet(spec, runs_root=root, device="cpu", progress=False, **kw)
 
 

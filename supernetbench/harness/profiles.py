@@ -61,7 +61,7 @@ class Profile:
 PAPER = Profile(name="paper")
 REFERENCE = PAPER.replace(name="reference", reference=True, bn_mode="running", score_augment=True)
 SMOKE = PAPER.replace(
-    name="smoke", C=4, N=1, epochs=2, train_size=256, valid_size=256, score_images=32, score_batch_size=32
+    name="smoke", C=4, N=1, epochs=4, train_size=1024, valid_size=512, score_images=32, score_batch_size=32
 )
 DEMO = PAPER.replace(
     name="demo", C=8, N=1, epochs=4, train_size=2048, valid_size=1024, score_images=64, score_batch_size=64
