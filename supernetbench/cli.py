@@ -163,17 +163,20 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--data-root", default=None, help="dataset directory (default: ../shared/data or $SUPERNETBENCH_DATA)")
         sp.add_argument("--json", action="store_true")
         if selectors:
-            sp.add_argument("--selectors", nargs="+", default=["prune", "valid"])
+            sp.add_argument("--selectors", nargs="*", help="Stage-2 selectors (see `supernetbench list`)")
             sp.add_argument("--scores-out", default=None, help="save the 15,625 shared-weight scores (.npy)")
 
     sp = sub.add_parser("train", help="Stage 1: train a supernet (resumes an interrupted run)")
     run_args(sp)
     sp.set_defaults(func=cmd_train)
-    for name, helptext in (("evaluate", "train if needed, score all archs, metrics, select"),
-                           ("score", "alias of evaluate"), ("select", "alias of evaluate")):
+    for name, helptext, default_sel in (
+        ("score", "train if needed, score all 15,625 archs with the shared weights, Stage-1 metrics", []),
+        ("select", "score, then Stage-2 selection with --selectors", ["prune", "valid"]),
+        ("evaluate", "train + score + metrics + selection (same as select)", ["prune", "valid"]),
+    ):
         sp = sub.add_parser(name, help=helptext)
         run_args(sp, selectors=True)
-        sp.set_defaults(func=cmd_evaluate)
+        sp.set_defaults(func=cmd_evaluate, selectors=default_sel)
 
     sp = sub.add_parser("metrics", help="a1/a2 curves, baselines, correlations for per-arch arrays")
     sp.add_argument("--dataset", default="cifar10", choices=DATASETS)

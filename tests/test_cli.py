@@ -117,3 +117,12 @@ def test_sidecar_checksum_guards_converted_tables(gt, tmp_path):
     (tmp_path / "altered.csv.sha256").write_text(hashlib.sha256(data).hexdigest() + "\n")
     with pytest.raises(BenchmarkTableError, match="truncated or altered"):
         load_ground_truth(altered)
+
+
+def test_train_json_and_resume_reuse(tmp_path, capsys, torch_single_thread):
+    argv = ["train", "--algo", "gdas", "--dataset", "cifar10", "--set", "epochs=1", "--set", "train_size=128",
+            "--set", "valid_size=64", "--runs-root", str(tmp_path), "--device", "cpu", "--json"]
+    first = _json(capsys, argv)
+    assert first["algo"] == "gdas" and first["epochs"] == 1 and "CIFAR-10" in first["data"]
+    assert 0 <= first["final_train_acc"] <= 100
+    assert _json(capsys, argv)["run_dir"] == first["run_dir"]  # same spec -> the finished run is reused
