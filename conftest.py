@@ -37,3 +37,16 @@ def torch_single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def gt():
+    """The NB201 ground-truth table (offline: never downloads); skips with the reason if absent."""
+    from supernetbench.harness.benchmark import BenchmarkTableError, load_ground_truth
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SUPERNETBENCH_OFFLINE", "1")
+        try:
+            return load_ground_truth()
+        except BenchmarkTableError as e:
+            pytest.skip(f"NB201 ground-truth table unavailable: {e}")

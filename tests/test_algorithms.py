@@ -22,7 +22,6 @@ from supernetbench.algorithms.darts_minus import beta_at
 from supernetbench.algorithms.drnas import dirichlet_kl_to_uniform
 from supernetbench.algorithms.snas import gumbel_noise
 from supernetbench.algorithms.unrolled import unrolled_arch_step, unrolled_hypergradient
-from supernetbench.harness.benchmark import BenchmarkTableError, load_ground_truth
 from supernetbench.harness.registry import UnknownNameError
 from supernetbench.harness.space import NB201Space
 from supernetbench.harness.supernet import NB201Supernet, SearchCell, SupernetConfig
@@ -34,12 +33,6 @@ N_ARCHS = 15_625
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 
-@pytest.fixture(scope="module")
-def gt():
-    try:
-        return load_ground_truth()
-    except BenchmarkTableError as e:
-        pytest.skip(f"NB201 ground-truth table unavailable: {e}")
 
 
 def tiny_net(seed: int = 0, dtype: torch.dtype = torch.float32) -> NB201Supernet:

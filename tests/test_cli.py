@@ -10,12 +10,6 @@ from supernetbench.cli import main
 from supernetbench.harness.benchmark import BenchmarkTableError, load_ground_truth
 
 
-@pytest.fixture(scope="module")
-def gt():
-    try:
-        return load_ground_truth()
-    except BenchmarkTableError as e:
-        pytest.skip(f"NB201 ground-truth table unavailable: {e}")
 
 
 def _json(capsys, argv):

@@ -26,7 +26,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from supernetbench.harness.benchmark import BenchmarkTableError, load_ground_truth
 from supernetbench.harness.space import ArchStringError, NB201Space, get_space
 
 SPACE = NB201Space()
@@ -40,14 +39,6 @@ ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 ZERO_OUT = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|"
 
 
-@pytest.fixture(scope="module")
-def gt():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SUPERNETBENCH_OFFLINE", "1")
-        try:
-            return load_ground_truth()
-        except BenchmarkTableError as e:
-            pytest.skip(f"NB201 ground-truth table unavailable: {e}")
 
 
 # ------------------------------------------------------------------------------ independent oracles
