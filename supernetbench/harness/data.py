@@ -144,13 +144,15 @@ def candidate_roots(root: str | os.PathLike | None = None) -> list[tuple[Path, s
 
 
 def _show(path: str | os.PathLike) -> str:
-    """Path for messages: relative to the working directory when that is shorter."""
+    """Path for messages: absolute, except inside the working directory or the ``shared/`` folder
+    beside the checkout (``../shared/...``), where the relative form is shorter and unambiguous."""
     p = os.path.abspath(path)
     try:
         rel = os.path.relpath(p)
     except ValueError:
         return p
-    return rel if len(rel) < len(p) else p
+    inside = not rel.startswith("..") or f"{os.sep}shared{os.sep}" in p
+    return rel if inside and len(rel) < len(p) else p
 
 
 def _normpath(base: Path, rel: str) -> Path:

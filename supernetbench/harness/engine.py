@@ -26,6 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .benchmark import load_ground_truth
+from .device import resolve_device
 from .data import Augment, BatchStream, DataConfig, SearchData, load_search_data, normalize
 from .profiles import Profile, get_profile
 from .space import NB201Space
@@ -33,17 +34,6 @@ from .store import atomic_torch_save, atomic_write_json, atomic_write_text, atom
 from .supernet import NB201Supernet, SupernetConfig
 
 CODE_VERSION = "0.1.0"
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when present, else CPU. ``cuda`` without a GPU is a clear error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda requested but no CUDA device is available; use --device auto or cpu")
-    if name not in ("cpu",) and not name.startswith("cuda"):
-        raise ValueError(f"unknown device {name!r}; valid choices: auto, cpu, cuda, cuda:N")
-    return torch.device(name)
 
 
 @dataclass(frozen=True)
@@ -207,6 +197,7 @@ def train_supernet(
         "num_classes": data.num_classes,
         "data": data.description,
         "device": str(dev),
+        "torch_threads": torch.get_num_threads(),
         "code_version": CODE_VERSION,
     }
     run_dir.mkdir(parents=True, exist_ok=True)

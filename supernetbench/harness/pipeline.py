@@ -10,7 +10,8 @@ import torch
 
 from . import metrics as M
 from .benchmark import GroundTruth, load_ground_truth
-from .engine import RunSpec, SearchRun, cached_search_data, resolve_device, train_supernet
+from .device import resolve_device
+from .engine import RunSpec, SearchRun, cached_search_data, train_supernet
 from .scoring import ScoreConfig, cached_score_space
 
 

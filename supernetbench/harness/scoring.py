@@ -17,7 +17,6 @@ zero). :func:`score_archs` is the slow, obvious per-arch path the tests compare 
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data import Augment, normalize
+from .device import torch_threads
 from .profiles import BN_MODES, Profile
 from .space import NB201Space
 from .store import atomic_save_npy, cache_dir, content_hash, file_sha256
@@ -107,19 +107,10 @@ def _accuracy(net: nn.Module, arch, sd: ScoringData, cfg: ScoreConfig) -> float:
     return 100.0 * correct / len(sd.y)
 
 
-@contextlib.contextmanager
 def _scoring_threads(net: nn.Module):
     """One intra-op thread on CPU: each op here is tiny, and OpenMP synchronisation then dominates
     (measured on 2 cores: 5.7 ms/arch with 1 thread vs 75-130 ms with 2 under load)."""
-    cpu = next(net.parameters()).device.type == "cpu"
-    old = torch.get_num_threads()
-    if cpu:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if cpu:
-            torch.set_num_threads(old)
+    return torch_threads(1 if next(net.parameters()).device.type == "cpu" else None)
 
 
 def _prepared(net: nn.Module, cfg: ScoreConfig) -> nn.Module:
