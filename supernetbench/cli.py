@@ -50,7 +50,19 @@ def cmd_evaluate(args) -> int:
     ev = evaluate(_spec(args), args.selectors, device=args.device, runs_root=args.runs_root, progress=not args.json)
     if args.scores_out:
         np.save(args.scores_out, ev.scores)
-    _print(ev.summary(), args.json)
+    if args.json:
+        _print(ev.summary(), True)
+        return 0
+    m = ev.metrics
+    _print({
+        "run": str(ev.run.path), "data": ev.run.config.get("data"),
+        "scoring": ev.score_config,
+        "a1 (levels 0-2)": [round(v, 4) for v in m["a1"][:3]],
+        "a2 (levels 0-2)": [round(v, 4) for v in m["a2"][:3]],
+        "random baseline": [round(v, 4) for v in m["baseline"][:3]],
+        "Kendall / Spearman": (round(m["kendall"], 4), round(m["spearman"], 4)),
+        **{f"{k} selection": f"{v.arch} -> NB201 test acc {v.test_acc:.2f}%" for k, v in ev.selections.items()},
+    }, False)
     return 0
 
 

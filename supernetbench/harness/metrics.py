@@ -312,6 +312,12 @@ def _correlation_inputs(x: ArrayLike, y: ArrayLike) -> tuple[NDArray, NDArray] |
     return a, b
 
 
+def _rank_correlation(x: ArrayLike, y: ArrayLike, statistic: Callable) -> float:
+    """``statistic(a, b).statistic`` on validated inputs; NaN when either input is constant."""
+    pair = _correlation_inputs(x, y)
+    return math.nan if pair is None else float(statistic(*pair).statistic)
+
+
 @_direction(higher_is_better=True)
 def spearman(x: ArrayLike, y: ArrayLike) -> float:
     """Spearman rank correlation ``rho`` (``scipy.stats.spearmanr``, average ranks for ties).
@@ -329,10 +335,7 @@ def spearman(x: ArrayLike, y: ArrayLike) -> float:
     """
     from scipy import stats
 
-    pair = _correlation_inputs(x, y)
-    if pair is None:
-        return math.nan
-    return float(stats.spearmanr(*pair).statistic)
+    return _rank_correlation(x, y, stats.spearmanr)
 
 
 @_direction(higher_is_better=True)
@@ -350,12 +353,11 @@ def kendall_tau(x: ArrayLike, y: ArrayLike) -> float:
         >>> round(kendall_tau([1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 40.0, 30.0]), 4)
         0.6667
     """
+    from functools import partial
+
     from scipy import stats
 
-    pair = _correlation_inputs(x, y)
-    if pair is None:
-        return math.nan
-    return float(stats.kendalltau(*pair, variant="b").statistic)
+    return _rank_correlation(x, y, partial(stats.kendalltau, variant="b"))
 
 
 def _top_k(values: NDArray[np.float64], k: int) -> NDArray[np.intp]:

@@ -80,9 +80,8 @@ def evaluate(
     for name in selectors:
         cls = SELECTORS.get(name)
         try:
-            ev.selections[name] = cls(cls.make_config({"num_samples": spec.profile.num_samples}
-                                                      if "num_samples" in cls.Config.__dataclass_fields__ else {}))(
-                ctx, np.random.default_rng(spec.seed))
+            selector = cls(cls.config_from_profile(spec.profile))
+            ev.selections[name] = selector(ctx, np.random.default_rng(spec.seed))
         except IncompatiblePair:
             if not skip_incompatible:
                 raise

@@ -74,6 +74,11 @@ class Selector(abc.ABC):
         return cls.Config(**overrides)
 
     @classmethod
+    def config_from_profile(cls, profile) -> SelectorConfig:
+        """The selector's config for a run profile (default: the paper defaults)."""
+        return cls.Config()
+
+    @classmethod
     def check_compatible(cls, provides: frozenset[str], algo: str) -> None:
         missing = cls.requires - provides
         if missing:

@@ -20,6 +20,10 @@ class ValidConfig(SelectorConfig):
 class Valid(Selector):
     Config = ValidConfig
 
+    @classmethod
+    def config_from_profile(cls, profile) -> ValidConfig:
+        return ValidConfig(num_samples=profile.num_samples)
+
     def select(self, ctx: SelectionContext, rng: np.random.Generator) -> Selection:
         idx = ctx.sample_indices(self.config.num_samples, rng)
         scores = ctx.score(idx)
