@@ -53,7 +53,8 @@ def multi_seed_report(
             "a2[0] (top 625)": format_mean_std(a2[:, 0], 3),
             "Kendall": format_mean_std([e.metrics["kendall"] for e in runs], 3),
             "Spearman": format_mean_std([e.metrics["spearman"] for e in runs], 3),
-            "supernet valid acc": format_mean_std([e.run.log[-1]["valid_acc"] if e.run.log else np.nan for e in runs], 1),
+            "supernet valid acc": (format_mean_std([e.run.log[-1]["valid_acc"] for e in runs], 1)
+                                   if all(e.run.log for e in runs) else "— (no training)"),
         })
         raw[a] = [e.summary() for e in runs]
     s1_rows.append({"Stage-1": "random baseline", "a1[0] (top 625)": f"{m0['baseline'][0]:.3f}",
