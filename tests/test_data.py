@@ -15,9 +15,10 @@ import torch
 import torch.nn.functional as F
 
 from supernetbench.harness import data as D
+from supernetbench.harness.store import shared_data_dirs
 from supernetbench.harness.augment import random_crop_flip
 
-SHARED = next((d for d in D._shared_data_dirs() if (d / "cifar10" / "cifar10-jpeg-pack.npz").is_file()), None)
+SHARED = next((d for d in shared_data_dirs() if (d / "cifar10" / "cifar10-jpeg-pack.npz").is_file()), None)
 needs_shared = pytest.mark.skipif(SHARED is None, reason="shared data (shared/data/cifar10 pack) not found "
                                                          "above the working directory")
 PACK10 = SHARED / "cifar10" / "cifar10-jpeg-pack.npz" if SHARED else None

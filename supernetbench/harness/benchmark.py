@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .space import NB201Space
-from .store import atomic_write_bytes, cache_dir, file_sha256
+from .store import atomic_write_bytes, cache_dir, file_sha256, shared_data_dirs
 
 FILENAME = "nats_tss_200ep_test_acc.csv"
 SHA256 = "cb5d777ec3368be83c8f9b3aa4d520696051cb0eb8d94b8f85b519f9ea4afa3e"
@@ -37,24 +37,15 @@ class BenchmarkTableError(RuntimeError):
     """The ground-truth table is missing, truncated or altered."""
 
 
-def find_shared(*parts: str) -> Path | None:
-    """Locate ``shared/<parts>`` beside the checkout: walk up from the cwd and from this package."""
-    starts = [Path.cwd(), Path(__file__).resolve()]
-    for start in starts:
-        for d in [start, *start.parents]:
-            cand = d / "shared" / Path(*parts)
-            if cand.exists():
-                return cand
-    return None
-
-
 def default_table_path() -> Path:
     """Where the table is looked for: ``$SUPERNETBENCH_NB201`` > ``../shared/data/nb201`` > cache."""
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env)
-    shared = find_shared("data", "nb201", FILENAME)
-    return shared if shared is not None else cache_dir() / "nb201" / FILENAME
+    for d in shared_data_dirs():
+        if (d / "nb201" / FILENAME).exists():
+            return d / "nb201" / FILENAME
+    return cache_dir() / "nb201" / FILENAME
 
 
 def _fetch(dest: Path) -> None:

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from .augment import MEAN, STD, Augment, normalize
-from .store import atomic_write_bytes, atomic_write_text, cache_dir, file_sha256
+from .store import atomic_write_bytes, atomic_write_text, cache_dir, file_sha256, shared_data_dirs
 
 __all__ = [
     "DATASETS", "NUM_CLASSES", "IMAGE_SIZE", "MEAN", "STD", "SPLITS",
@@ -114,17 +114,6 @@ def _offline() -> bool:
     return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _shared_data_dirs() -> list[Path]:
-    """``shared/data`` folders above the working directory and above this package, nearest first."""
-    found: list[Path] = []
-    for start in (Path.cwd(), Path(__file__).resolve().parent):
-        for d in (start, *start.parents):
-            cand = d / "shared" / "data"
-            if cand.is_dir() and cand.resolve() not in [f.resolve() for f in found]:
-                found.append(cand)
-    return found
-
-
 def candidate_roots(root: str | os.PathLike | None = None) -> list[tuple[Path, str]]:
     """Data roots in search order, each with where it came from.
 
@@ -138,7 +127,7 @@ def candidate_roots(root: str | os.PathLike | None = None) -> list[tuple[Path, s
     elif env:
         roots.append((Path(env), f"${DATA_ENV}"))
     else:
-        roots.extend((p, "shared/data found above the working/package directory") for p in _shared_data_dirs())
+        roots.extend((p, "shared/data found above the working/package directory") for p in shared_data_dirs())
     roots.append((cache_dir() / "data", "download cache"))
     return roots
 
@@ -593,7 +582,7 @@ def find_split_file(name: str, root: str | os.PathLike | None = None) -> Path:
     (these are small official metadata files) also in any ``shared/data`` above the working directory.
     """
     roots = [r for r, _ in candidate_roots(root)]
-    for extra in _shared_data_dirs():
+    for extra in shared_data_dirs():
         if extra not in roots:
             roots.append(extra)
     searched = []

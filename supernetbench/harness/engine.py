@@ -119,7 +119,7 @@ class SearchRun:
 
     @property
     def profile(self) -> Profile:
-        return Profile(**{k: v for k, v in self.config["profile"].items()})
+        return Profile(**self.config["profile"])
 
     def load_supernet(self, device: torch.device | str = "cpu") -> NB201Supernet:
         p = self.profile

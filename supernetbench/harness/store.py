@@ -85,6 +85,18 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def shared_data_dirs() -> list[Path]:
+    """``shared/data`` folders above the working directory and above this package, nearest first
+    (the project checkout has ``../shared`` beside it)."""
+    found: list[Path] = []
+    for start in (Path.cwd(), Path(__file__).resolve().parent):
+        for d in (start, *start.parents):
+            cand = d / "shared" / "data"
+            if cand.is_dir() and cand.resolve() not in [f.resolve() for f in found]:
+                found.append(cand)
+    return found
+
+
 def cache_dir() -> Path:
     """Root of the local cache: ``$SUPERNETBENCH_CACHE`` or ``~/.cache/supernetbench``."""
     root = os.environ.get("SUPERNETBENCH_CACHE") or Path.home() / ".cache" / "supernetbench"
