@@ -46,6 +46,7 @@ class RunContext:
     device: torch.device
     seed: int
     reference: bool = False  # the papers' code behaviours (protocol §11), for matching their numbers
+    dtype: torch.dtype = torch.float32  # of the supernet and the architecture parameters
 
 
 class Stage1Method(abc.ABC):
@@ -93,7 +94,8 @@ class Stage1Method(abc.ABC):
         """alpha ~ 1e-3 * N(0, 1), one (edges x ops) matrix per cell type (protocol §1)."""
         g = torch.Generator().manual_seed(self.ctx.seed)
         self.alphas = {
-            k: nn.Parameter(self.config.alpha_init_std * torch.randn(shape, generator=g).to(self.ctx.device))
+            k: nn.Parameter(
+                (self.config.alpha_init_std * torch.randn(shape, generator=g, dtype=self.ctx.dtype)).to(self.ctx.device))
             for k, shape in self.space.weight_shapes.items()
         }
 

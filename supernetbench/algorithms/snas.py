@@ -47,10 +47,11 @@ def tau_at(epoch: int, epochs: int, tau_max: float, tau_min: float) -> float:
     return tau_max - (tau_max - tau_min) / max(1, int(epochs)) * epoch
 
 
-def gumbel_noise(shape: torch.Size | tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
-    """Finite i.i.d. Gumbel(0, 1) samples (CPU, float32) from ``generator``."""
+def gumbel_noise(shape: torch.Size | tuple[int, ...], generator: torch.Generator,
+                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Finite i.i.d. Gumbel(0, 1) samples (CPU, ``dtype``) from ``generator``."""
     while True:
-        g = -torch.empty(shape).exponential_(generator=generator).log()
+        g = -torch.empty(shape, dtype=dtype).exponential_(generator=generator).log()
         if bool(torch.isfinite(g).all()):
             return g
 
@@ -75,7 +76,7 @@ class SNAS(SoftmaxArchMixin, Stage1Method):
         return {"tau": self.tau}
 
     def noise(self, alpha: torch.Tensor) -> torch.Tensor:
-        return gumbel_noise(alpha.shape, self.generator).to(device=alpha.device, dtype=alpha.dtype)
+        return gumbel_noise(alpha.shape, self.generator, alpha.dtype).to(alpha.device)
 
     def sample_weights(self) -> dict[str, torch.Tensor]:
         """One relaxed draw per cell type: ``softmax((alpha + g) / tau)`` per edge."""

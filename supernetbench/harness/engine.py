@@ -88,6 +88,17 @@ def frozen_bn_stats(net: nn.Module) -> Iterator[None]:
         net.load_state_dict(saved, strict=False)
 
 
+def build_supernet(cfg: SupernetConfig, dtype: torch.dtype = torch.float32) -> NB201Supernet:
+    """The supernet with its weights initialised directly in ``dtype`` (a float64 net initialised in
+    float32 and cast would inherit float32 rounding, which differs between SIMD kernel sets)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        return NB201Supernet(cfg)
+    finally:
+        torch.set_default_dtype(old)
+
+
 def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -123,7 +134,7 @@ class SearchRun:
 
     def load_supernet(self, device: torch.device | str = "cpu") -> NB201Supernet:
         p = self.profile
-        net = NB201Supernet(SupernetConfig(C=p.C, N=p.N, num_classes=self.config["num_classes"]))
+        net = build_supernet(SupernetConfig(C=p.C, N=p.N, num_classes=self.config["num_classes"]), p.torch_dtype)
         try:
             state = torch.load(self.path / "supernet.pt", map_location="cpu", weights_only=True)
             net.load_state_dict(state)
@@ -147,13 +158,13 @@ class SearchRun:
         return cls(path, config, ep, archprob, frozenset(arch["provides"]), log)
 
 
-def _epoch_eval(method, net: nn.Module, data: SearchData, batch_size: int) -> float:
+def _epoch_eval(method, net: nn.Module, data: SearchData, batch_size: int, dtype: torch.dtype) -> float:
     """Supernet validation accuracy (%) of the method's own forward, batch-stat BN, no augmentation."""
     correct = 0
     with torch.no_grad(), frozen_bn_stats(net):
         net.train()
         for i in range(0, len(data.valid_y), batch_size):
-            x = normalize(data.valid_x[i : i + batch_size], data.dataset)
+            x = normalize(data.valid_x[i : i + batch_size], data.dataset).to(dtype)
             correct += int((method.forward_train(net, x).argmax(1) == data.valid_y[i : i + batch_size]).sum())
     return 100.0 * correct / max(1, len(data.valid_y))
 
@@ -181,8 +192,10 @@ def train_supernet(
     p = spec.profile
     set_seed(spec.seed)
     data = cached_search_data(spec.data_config()).to(dev)
-    net = NB201Supernet(SupernetConfig(C=p.C, N=p.N, num_classes=data.num_classes)).to(dev)
-    ctx = RunContext(dataset=spec.dataset, epochs=p.epochs, device=dev, seed=spec.seed, reference=p.reference)
+    dtype = p.torch_dtype
+    net = build_supernet(SupernetConfig(C=p.C, N=p.N, num_classes=data.num_classes), dtype).to(dev)
+    ctx = RunContext(dataset=spec.dataset, epochs=p.epochs, device=dev, seed=spec.seed, reference=p.reference,
+                     dtype=dtype)
     method = cls(method_cfg, space=NB201Space(), ctx=ctx)
     method.prepare(net)
     opt = torch.optim.SGD(net.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
@@ -230,8 +243,10 @@ def train_supernet(
         bar = tqdm(train_stream.epoch(), total=len(train_stream), disable=not progress,
                    desc=f"{spec.algo} {spec.dataset} epoch {epoch + 1}/{epochs}", leave=False)
         for x, y in bar:
+            x = x.to(dtype)
             method.last_train_batch = (x, y)
             vx, vy = valid_stream.sample_batch()
+            vx = vx.to(dtype)
             al = method.arch_step(net, vx, vy)
             if al is not None:
                 arch_losses.append(al)
@@ -257,7 +272,7 @@ def train_supernet(
             "train_loss": loss_sum / max(1, n_seen),
             "train_acc": 100.0 * correct / max(1, n_seen),
             "arch_loss": float(np.mean(arch_losses)) if arch_losses else None,
-            "valid_acc": _epoch_eval(method, net, data, p.batch_size),
+            "valid_acc": _epoch_eval(method, net, data, p.batch_size, dtype),
             "seconds": time.time() - t0,
             "genotype": NB201Space().format(NB201Space().argmax_arch(ep)) if ep else None,
             **method.epoch_log(),

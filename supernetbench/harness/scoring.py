@@ -64,8 +64,10 @@ class ScoringData:
         return content_hash(self.x.cpu().numpy(), self.y.cpu().numpy(), *[r.cpu().numpy() for r in self.recal])
 
 
-def make_scoring_data(data, cfg: ScoreConfig, device: torch.device | str = "cpu") -> ScoringData:
-    """First ``cfg.images`` of the valid half; recalibration batches from the start of the train half."""
+def make_scoring_data(data, cfg: ScoreConfig, device: torch.device | str = "cpu",
+                      dtype: torch.dtype = torch.float32) -> ScoringData:
+    """First ``cfg.images`` of the valid half; recalibration batches from the start of the train half,
+    as ``dtype`` (the supernet's)."""
     n = cfg.images
     if n > len(data.valid_y):
         raise ValueError(f"scoring needs {n} validation images but the split has {len(data.valid_y)}; "
@@ -80,9 +82,9 @@ def make_scoring_data(data, cfg: ScoreConfig, device: torch.device | str = "cpu"
         bs = cfg.batch_size
         need = cfg.recalib_batches * bs
         xt = data.train_x[: min(need, len(data.train_y))]
-        recal = tuple(normalize(xt[i : i + bs], data.dataset).to(device) for i in range(0, len(xt), bs))
+        recal = tuple(normalize(xt[i : i + bs], data.dataset).to(device, dtype) for i in range(0, len(xt), bs))
     desc = f"{n} fixed validation images ({'augmented' if cfg.augment else 'no augmentation'}), BN mode {cfg.bn_mode}"
-    return ScoringData(x.to(device), data.valid_y[:n].to(device), recal, desc)
+    return ScoringData(x.to(device, dtype), data.valid_y[:n].to(device), recal, desc)
 
 
 def _bn_layers(net: nn.Module) -> list[nn.BatchNorm2d]:
@@ -173,7 +175,7 @@ def cached_score_space(run, gt, data, cfg: ScoreConfig, device: torch.device | s
                        progress: bool = True) -> np.ndarray:
     """Scores of all 15,625 archs (NB201 index order) for a finished run, cached by content hash of
     (supernet weights, scoring subset, BN mode and scoring config)."""
-    sd = make_scoring_data(data, cfg, device)
+    sd = make_scoring_data(data, cfg, device, run.profile.torch_dtype)
     key = content_hash(file_sha256(Path(run.path) / "supernet.pt"), sd.fingerprint(), asdict(cfg),
                        gt.archs, "score-v1")
     path = cache_dir() / "scores" / f"{key}.npy"
