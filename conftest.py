@@ -13,6 +13,11 @@ settings.register_profile("ci", derandomize=True, database=None, deadline=None, 
 settings.register_profile("dev", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite tests/golden/*.json from the current code (deliberate changes only)")
+
+
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="test requires a CUDA device")
 
 

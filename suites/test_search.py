@@ -7,17 +7,15 @@ Selecting cases:
                                                   # and 'cifar10' matching 'cifar100'
     pytest suites -m "case(algo='darts')"         # marker kwargs (pytest >= 8.3)
     pytest suites -m slow                         # the cases CI does not run
-Regenerate a reference (3 seeds, tolerance from their spread): add --update-references.
+Regenerate a reference (seed 0 asserted, seeds 0-4 stored as information): add --update-references.
 """
 from __future__ import annotations
 
 import pytest
 
-import warnings
-
 from casegrid import (
-    CI_ALGOS, CI_DATASETS, REFERENCE_SEEDS, all_cases, build_reference, case_values, informative,
-    read_reference, write_reference,
+    CI_ALGOS, CI_DATASETS, REFERENCE_SEEDS, all_cases, build_reference, case_profile, case_values,
+    read_reference, stale_fields, write_reference,
 )
 from supernetbench.algorithms import ALGORITHMS
 from supernetbench.selectors import SELECTORS, IncompatiblePair
@@ -50,20 +48,21 @@ def test_case(algo, selector, dataset, evaluations, reference_dir, update_refere
 
     path = reference_dir / f"{case_id}.json"
     got = case_values(ev, selector)
+    profile = case_profile(dataset)
     if update_references:
         per_seed = [got] + [case_values(evaluations(algo, dataset, s), selector) for s in REFERENCE_SEEDS[1:]]
-        write_reference(path, build_reference(case_id, per_seed, ev))
+        write_reference(path, build_reference(case_id, per_seed, ev, profile))
     ref = read_reference(path)
+    regen = f'pytest suites -k "[{case_id}]" --update-references'
     if ref is None:
-        pytest.fail(f"no reference for {case_id}; generate it with: pytest suites -k \"[{case_id}]\" --update-references")
-    checked = [n for n, r in ref["values"].items() if informative(n, r["atol"])]
-    skipped = sorted(set(ref["values"]) - set(checked))
-    if skipped:
-        warnings.warn(f"{case_id}: not asserted (seed spread spans the metric's range): {', '.join(skipped)}")
-    assert checked, f"{case_id}: no informative metric to assert; raise the case's budget"
-    for name in checked:
-        r = ref["values"][name]
-        assert got[name] == pytest.approx(r["value"], abs=r["atol"]), (
-            f"{case_id}: {name} = {got[name]:.4f}, reference {r['value']:.4f} ± {r['atol']:.4f} "
-            f"(seed spread {r['seed_values']}); regenerate with: {ref['command']}"
-        )
+        pytest.fail(f"no reference for {case_id}; generate it with: {regen}")
+    stale = stale_fields(ref, profile)
+    if stale:
+        pytest.fail(f"{case_id}: reference is stale (made with other values of profile field(s) "
+                    f"{', '.join(stale)}); regenerate it deliberately with: {regen}")
+    failures = []
+    for name, r in ref["values"].items():
+        if got.get(name) != pytest.approx(r["value"], abs=r["atol"]):
+            failures.append(f"{name} = {got.get(name)!r}, reference {r['value']!r} ± {r['atol']:g} "
+                            f"(seeds {REFERENCE_SEEDS[0]}-{REFERENCE_SEEDS[-1]}: {r['seed_mean']:.4f} ± {r['seed_std']:.4f})")
+    assert not failures, f"{case_id}: " + "; ".join(failures) + f". If the change is intended, regenerate with: {regen}"

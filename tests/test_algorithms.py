@@ -281,10 +281,26 @@ def test_drnas_kl_regulariser():
     assert method.arch_optimizer.param_groups[0]["weight_decay"] == 0.0
 
 
-def test_drnas_l2_is_adam_weight_decay():
+def test_drnas_l2_regulariser_equals_adam_weight_decay():
+    """The code applies L2 as Adam weight decay ``reg_scale``; the explicit ``reg_scale/2 ||a||^2``
+    term gives the same Adam trajectory (to rounding)."""
     method, _ = make("drnas", {"reg_scale": 0.003})
-    assert method.arch_regularizer() is None
-    assert method.arch_optimizer.param_groups[0]["weight_decay"] == 0.003
+    assert method.arch_optimizer.param_groups[0]["weight_decay"] == 0.0
+    randomize_alphas(method)
+    a0 = method.alphas["cell"].detach().double().clone()
+    assert float(method.arch_regularizer()) == pytest.approx(0.0015 * float((a0 * a0).sum()), rel=1e-6)
+    target = torch.randn(6, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    a_wd, a_reg = a0.clone().requires_grad_(), a0.clone().requires_grad_()
+    opt_wd = torch.optim.Adam([a_wd], lr=0.01, betas=(0.5, 0.999), weight_decay=0.003)
+    opt_reg = torch.optim.Adam([a_reg], lr=0.01, betas=(0.5, 0.999), weight_decay=0.0)
+    for _ in range(20):
+        for a, opt, reg in ((a_wd, opt_wd, 0.0), (a_reg, opt_reg, 0.0015)):
+            opt.zero_grad()
+            loss = (torch.softmax(a, -1) * target).sum() + reg * (a * a).sum()
+            loss.backward()
+            opt.step()
+    torch.testing.assert_close(a_reg, a_wd, rtol=1e-12, atol=1e-15)
+    assert not torch.allclose(a_reg, a0)
 
 
 def test_drnas_dirichlet_mean_distribution():

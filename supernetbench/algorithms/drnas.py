@@ -8,8 +8,11 @@ the code's (DrNAS §3.1: a shifted exponential linear mapping).
 
 Regularisation (DrNAS §3.2 anchor regulariser; protocol §3.2, ``train_search.py``):
 
-* ``reg_type="l2"`` (default, the code's): L2 through Adam weight decay ``reg_scale`` (1e-3). As in
-  the code, the inherited ``arch_weight_decay`` is *not* used by the optimiser (protocol §3.1).
+* ``reg_type="l2"`` (default, the code's): L2 with coefficient ``reg_scale`` (1e-3), which the code
+  applies as Adam's (coupled) weight decay. Adam adds ``reg_scale * alpha`` to the gradient before its
+  moment estimates, which is exactly the gradient of ``reg_scale / 2 * ||alpha||^2``; the term is
+  written out here (Adam weight decay 0) so that the regulariser is one visible term of the
+  architecture loss. As in the code, the inherited ``arch_weight_decay`` is *not* used (protocol §3.1).
 * ``reg_type="kl"``: the architecture loss gets ``reg_scale * sum_edges KL(Dir(elu(alpha)+1) || Dir(1))``
   (``TinyNetwork._get_kl_reg``) and Adam weight decay is 0. Upstream NASLib (P000) hard-codes this.
 
@@ -85,7 +88,7 @@ class DrNAS(SoftmaxArchMixin, Stage1Method):
     def prepare(self, net: nn.Module) -> None:
         self.init_alphas()
         c = self.config
-        self.init_arch_optimizer(weight_decay=c.reg_scale if c.reg_type == "l2" else 0.0)
+        self.init_arch_optimizer(weight_decay=0.0)  # the regulariser is arch_regularizer()
 
     def sample_weights(self) -> dict[str, torch.Tensor]:
         return {k: dirichlet_rsample(concentration(a), self.generator) for k, a in self.alphas.items()}
@@ -96,10 +99,12 @@ class DrNAS(SoftmaxArchMixin, Stage1Method):
     def arch_step(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float | None:
         return cross_entropy_arch_step(self, net, x, y)
 
-    def arch_regularizer(self) -> torch.Tensor | None:
-        if self.config.reg_type != "kl":
-            return None
-        return self.config.reg_scale * sum(dirichlet_kl_to_uniform(a) for a in self.alphas.values())
+    def arch_regularizer(self) -> torch.Tensor:
+        """``reg_scale/2 * ||alpha||^2`` (l2, = Adam weight decay ``reg_scale``) or ``reg_scale * KL``."""
+        c = self.config
+        if c.reg_type == "l2":
+            return 0.5 * c.reg_scale * sum((a * a).sum() for a in self.alphas.values())
+        return c.reg_scale * sum(dirichlet_kl_to_uniform(a) for a in self.alphas.values())
 
     def edge_probs(self) -> dict[str, np.ndarray]:
         if self.config.distribution == "softmax":

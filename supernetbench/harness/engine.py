@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -27,8 +28,10 @@ from tqdm.auto import tqdm
 
 from .benchmark import load_ground_truth
 from .device import resolve_device
+from .locks import claim
+from .progress import is_terminal, progress_bar
 from .data import Augment, BatchStream, DataConfig, SearchData, load_search_data, normalize
-from .profiles import Profile, get_profile
+from .profiles import Profile, get_profile, profile_from_dict
 from .space import NB201Space
 from .store import atomic_torch_save, atomic_write_json, atomic_write_text, atomic_save_npy, content_hash
 from .supernet import NB201Supernet, SupernetConfig
@@ -48,7 +51,8 @@ class RunSpec:
     data_root: str | None = None
 
     def key(self) -> str:
-        return content_hash(self.to_dict(), CODE_VERSION)
+        """Content hash of what determines the trained supernet (Stage-1 profile fields only)."""
+        return content_hash({**self.to_dict(), "profile": self.profile.stage1_dict()}, CODE_VERSION)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -130,7 +134,7 @@ class SearchRun:
 
     @property
     def profile(self) -> Profile:
-        return Profile(**self.config["profile"])
+        return profile_from_dict(self.config["profile"])
 
     def load_supernet(self, device: torch.device | str = "cpu") -> NB201Supernet:
         p = self.profile
@@ -181,13 +185,46 @@ def train_supernet(
 
     ``stop_after_epoch`` ends the process-side loop early (simulates a kill, for resume tests).
     """
-    from ..algorithms import ALGORITHMS, RunContext
+    from ..algorithms import ALGORITHMS
 
     cls = ALGORITHMS.get(spec.algo)
     method_cfg = cls.make_config(dict(spec.method_options))
     run_dir = run_dir_for(spec, runs_root)
     if (run_dir / "DONE").exists():
         return SearchRun.load(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with claim(run_dir / ".lock", f"Stage-1 run {run_dir.name}", announce=progress):
+        if (run_dir / "DONE").exists():  # finished by the process we waited for
+            if progress:
+                print(f"reusing {run_dir}, finished by another process", file=sys.stderr, flush=True)
+            return SearchRun.load(run_dir)
+        return _train(spec, cls, method_cfg, run_dir, device, progress, stop_after_epoch)
+
+
+def train_step(method, net: nn.Module, opt: torch.optim.Optimizer, train_batch: tuple[torch.Tensor, torch.Tensor],
+               valid_batch: tuple[torch.Tensor, torch.Tensor], grad_clip: float
+               ) -> tuple[torch.Tensor, torch.Tensor, float | None]:
+    """One Stage-1 step (protocol §3.1): the method's architecture step on the valid batch, then an
+    SGD step of the weights on the train batch. Returns (loss, logits, architecture loss or None)."""
+    x, y = train_batch
+    method.last_train_batch = train_batch
+    arch_loss = method.arch_step(net, *valid_batch)
+    opt.zero_grad(set_to_none=True)
+    logits = method.forward_train(net, x)
+    loss = nn.functional.cross_entropy(logits, y)
+    loss.backward()
+    # protocol §3.1: global-norm clip over model parameters, alpha gradients included
+    nn.utils.clip_grad_norm_(list(net.parameters()) + method.arch_parameters(), grad_clip)
+    opt.step()
+    for a in method.arch_parameters():
+        a.grad = None
+    return loss, logits, arch_loss
+
+
+def _train(spec: RunSpec, cls, method_cfg, run_dir: Path, device, progress: bool,
+           stop_after_epoch: int | None) -> SearchRun:
+    from ..algorithms import RunContext
+
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     p = spec.profile
     set_seed(spec.seed)
@@ -213,7 +250,6 @@ def train_supernet(
         "torch_threads": torch.get_num_threads(),
         "code_version": CODE_VERSION,
     }
-    run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir / "config.json", config)
     ckpt_path = run_dir / "checkpoint.pt"
     start, log = 0, []
@@ -240,25 +276,14 @@ def train_supernet(
         n_seen = correct = 0
         loss_sum = 0.0
         arch_losses = []
-        bar = tqdm(train_stream.epoch(), total=len(train_stream), disable=not progress,
-                   desc=f"{spec.algo} {spec.dataset} epoch {epoch + 1}/{epochs}", leave=False)
+        # per-step bar on a terminal only; elsewhere the per-epoch line below is the progress
+        bar = progress_bar(train_stream.epoch(), progress and is_terminal(), total=len(train_stream),
+                           desc=f"{spec.algo} {spec.dataset} epoch {epoch + 1}/{epochs}", leave=False)
         for x, y in bar:
-            x = x.to(dtype)
-            method.last_train_batch = (x, y)
             vx, vy = valid_stream.sample_batch()
-            vx = vx.to(dtype)
-            al = method.arch_step(net, vx, vy)
+            loss, logits, al = train_step(method, net, opt, (x.to(dtype), y), (vx.to(dtype), vy), p.grad_clip)
             if al is not None:
                 arch_losses.append(al)
-            opt.zero_grad(set_to_none=True)
-            logits = method.forward_train(net, x)
-            loss = nn.functional.cross_entropy(logits, y)
-            loss.backward()
-            # protocol §3.1: global-norm clip over model parameters, alpha gradients included
-            nn.utils.clip_grad_norm_(list(net.parameters()) + method.arch_parameters(), p.grad_clip)
-            opt.step()
-            for a in method.arch_parameters():
-                a.grad = None
             n_seen += len(y)
             loss_sum += float(loss.detach()) * len(y)
             correct += int((logits.argmax(1) == y).sum())

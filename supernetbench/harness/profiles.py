@@ -63,6 +63,11 @@ class Profile:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def stage1_dict(self) -> dict[str, Any]:
+        """The fields that determine a Stage-1 run (its content hash): changing a scoring or Stage-2
+        field never invalidates a trained supernet."""
+        return {k: getattr(self, k) for k in STAGE1_FIELDS}
+
     @property
     def torch_dtype(self):
         """The floating dtype of the supernet, its data and its architecture parameters."""
@@ -71,16 +76,29 @@ class Profile:
         return getattr(torch, self.dtype)
 
 
+#: Profile fields that change Stage-1 training, hashed into a run's identity ...
+STAGE1_FIELDS = ("name", "C", "N", "epochs", "batch_size", "lr", "lr_min", "momentum", "weight_decay",
+                 "grad_clip", "split", "train_size", "valid_size", "reference", "dtype")
+#: ... and those that only change scoring or Stage 2. Every field is in exactly one (tested).
+LATER_FIELDS = ("score_images", "score_batch_size", "bn_mode", "recalib_batches", "score_augment", "num_samples")
+
 PAPER = Profile(name="paper")
 REFERENCE = PAPER.replace(name="reference", reference=True, bn_mode="running", score_augment=True)
 SMOKE = PAPER.replace(  # float64: the suites' references must reproduce on any CPU (see suites/casegrid.py)
-    name="smoke", C=4, N=1, epochs=4, train_size=1024, valid_size=512, score_images=32, score_batch_size=32,
+    name="smoke", C=4, N=1, epochs=4, train_size=1024, valid_size=512, score_images=16, score_batch_size=16,
     dtype="float64",
 )
 DEMO = PAPER.replace(
     name="demo", C=8, N=1, epochs=4, train_size=2048, valid_size=1024, score_images=64, score_batch_size=64
 )
 PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, DEMO, PAPER, REFERENCE)}
+
+
+def profile_from_dict(d: Mapping[str, Any]) -> Profile:
+    """A stored profile (e.g. a run's ``config.json``); fields added since get their defaults and
+    fields since removed are ignored."""
+    names = {f.name for f in dataclasses.fields(Profile)}
+    return Profile(**{k: v for k, v in d.items() if k in names})
 
 
 def get_profile(name: str, overrides: Mapping[str, Any] | None = None) -> Profile:

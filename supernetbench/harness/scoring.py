@@ -24,13 +24,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .data import Augment, normalize
 from .device import torch_threads
 from .profiles import BN_MODES, Profile
 from .space import NB201Space
+from .locks import claim
+from .progress import progress_bar
 from .store import atomic_save_npy, cache_dir, content_hash, file_sha256
+
+#: full-space scoring engines: ``prefix`` (default, exact) and ``dedup`` (the plain per-class loop)
+ENGINES = ("prefix", "dedup")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,9 +133,69 @@ def score_archs(net: nn.Module, archs: np.ndarray, sd: ScoringData, cfg: ScoreCo
     archs = np.asarray(archs)
     out = np.empty(len(archs))
     with _scoring_threads(net):
-        for i, a in enumerate(tqdm(archs, disable=not progress, desc="scoring", leave=False)):
+        for i, a in enumerate(progress_bar(archs, progress, desc="scoring", leave=False, unit="arch")):
             out[i] = _accuracy(net, tuple(int(v) for v in a), sd, cfg)
     return out
+
+
+class PrefixScorer:
+    """Exact single-path accuracies that share the first search cell's arch-independent work.
+
+    The first cell's input (the stem output on the fixed images) is the same for every arch, so the
+    outputs of edges 1<-0, 2<-0 and 3<-0 are computed once per op, those of 2<-1 and 3<-1 once per op
+    on 1<-0, and those of 3<-2 once per (1<-0, 2<-0, 2<-1) prefix; archs are visited in lexicographic
+    order so each prefix is computed once. An op's output depends only on its input (batch-statistic
+    BN normalises over the fixed batch; running-statistic BN uses frozen buffers), and the node sums
+    are taken in the cell's edge order, so every arch gets bit-for-bit the per-arch forward's logits
+    (tested against :func:`score_archs`). ``recalibrate`` re-estimates BN per arch: not shareable.
+    """
+
+    MODES = ("batch", "running")
+
+    def __init__(self, net: nn.Module, sd: ScoringData, cfg: ScoreConfig):
+        if cfg.bn_mode not in self.MODES:
+            raise ValueError(f"the prefix scorer supports BN modes {self.MODES}, not {cfg.bn_mode!r}")
+        self.net, self.cfg = net, cfg
+        self.cell = net.layers[0]
+        self.edges = NB201Space().edges  # (to, from) per edge, in the cell's summation order
+        bs = cfg.batch_size
+        self.batches = [(sd.x[i : i + bs], sd.y[i : i + bs]) for i in range(0, len(sd.y), bs)]
+        self.n_images = len(sd.y)
+        self.stems = [net.stem(x) for x, _ in self.batches]
+        self._cache: dict[tuple, torch.Tensor] = {}
+        self._prefix: tuple = ()
+
+    def _op(self, b: int, e: int, o: int, h: torch.Tensor, key: tuple) -> torch.Tensor:
+        k = (b, e, o) + key
+        out = self._cache.get(k)
+        if out is None:
+            out = self._cache[k] = self.cell.edges[e][o](h)
+        return out
+
+    def _set_prefix(self, prefix: tuple) -> None:
+        """Drop cached outputs that depend on edges outside ``prefix`` (bounds memory)."""
+        keep = len(prefix)
+        if prefix[:1] != self._prefix[:1]:
+            keep = 0
+        elif prefix[:3] != self._prefix[:3]:
+            keep = 1
+        else:
+            return
+        self._cache = {k: v for k, v in self._cache.items() if len(k) - 3 <= keep and k[3:] == prefix[: len(k) - 3]}
+        self._prefix = prefix
+
+    @torch.no_grad()
+    def accuracy(self, arch: tuple[int, ...]) -> float:
+        a0, a1, a2, a3, a4, a5 = arch
+        self._set_prefix(arch[:3])
+        correct = 0
+        for b, ((_, y), x0) in enumerate(zip(self.batches, self.stems)):
+            n1 = self._op(b, 0, a0, x0, ())
+            n2 = self._op(b, 1, a1, x0, ()) + self._op(b, 2, a2, n1, (a0,))
+            n3 = self._op(b, 3, a3, x0, ()) + self._op(b, 4, a4, n1, (a0,)) + self._op(b, 5, a5, n2, (a0, a1, a2))
+            out = self.net.forward_layers(n3, 1, arch=arch)
+            correct += int((out.argmax(1) == y).sum())
+        return 100.0 * correct / self.n_images
 
 
 def score_space(
@@ -143,12 +207,17 @@ def score_space(
     progress: bool = True,
     partial_path: Path | None = None,
     save_every: int = 500,
+    engine: str = "prefix",
 ) -> np.ndarray:
     """Score every row of ``archs`` (normally ``gt.archs``), one evaluation per functional class.
 
-    With ``partial_path`` the per-class scores are saved atomically every ``save_every`` classes
-    and a restarted call continues from there (a killed scoring run loses at most that much work).
+    ``engine``: ``prefix`` (:class:`PrefixScorer`, exact; per-class where the BN mode cannot share
+    work) or ``dedup`` (one plain single-path forward per class). With ``partial_path`` the
+    per-class scores are saved atomically every ``save_every`` classes and a restarted call
+    continues from there (a killed scoring run loses at most that much work).
     """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown scoring engine {engine!r}; valid choices: {', '.join(ENGINES)}")
     space = NB201Space()
     labels, reps = space.functional_classes(np.asarray(archs), zero_propagates=cfg.bn_mode != "running")
     rep_scores = np.full(len(reps), np.nan)
@@ -161,11 +230,16 @@ def score_space(
             pass
     net = _prepared(net, cfg)
     todo = np.flatnonzero(np.isnan(rep_scores))
-    bar = tqdm(todo, disable=not progress, desc=f"scoring {len(reps)} functional classes ({cfg.bn_mode} BN)",
-               initial=len(reps) - len(todo), total=len(reps))
+    todo = todo[np.lexsort(reps[todo].T[::-1])]  # lexicographic: shared prefixes are adjacent
+    bar = progress_bar(todo, progress, desc=f"scoring {len(reps)} functional classes ({cfg.bn_mode} BN)",
+                       initial=len(reps) - len(todo), total=len(reps), unit="class")
     with _scoring_threads(net):
+        if engine == "prefix" and cfg.bn_mode in PrefixScorer.MODES:
+            accuracy = PrefixScorer(net, sd, cfg).accuracy
+        else:
+            accuracy = lambda arch: _accuracy(net, arch, sd, cfg)  # noqa: E731
         for n, r in enumerate(bar, start=1):
-            rep_scores[r] = _accuracy(net, tuple(int(v) for v in reps[r]), sd, cfg)
+            rep_scores[r] = accuracy(tuple(int(v) for v in reps[r]))
             if partial_path is not None and n % save_every == 0:
                 atomic_save_npy(partial_path, rep_scores)
     return rep_scores[labels]
@@ -179,13 +253,15 @@ def cached_score_space(run, gt, data, cfg: ScoreConfig, device: torch.device | s
     key = content_hash(file_sha256(Path(run.path) / "supernet.pt"), sd.fingerprint(), asdict(cfg),
                        gt.archs, "score-v1")
     path = cache_dir() / "scores" / f"{key}.npy"
-    if path.exists():
-        try:
-            return np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError):
-            path.unlink()
-    net = run.load_supernet(device)
-    scores = score_space(net, gt.archs, sd, cfg, progress=progress, partial_path=path.with_suffix(".partial.npy"))
-    atomic_save_npy(path, scores)
-    path.with_suffix(".partial.npy").unlink(missing_ok=True)
-    return scores
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with claim(path.with_suffix(".lock"), f"the scores of {Path(run.path).name}", announce=progress):
+        if path.exists():
+            try:
+                return np.load(path, allow_pickle=False)
+            except (ValueError, OSError, EOFError):
+                path.unlink()
+        net = run.load_supernet(device)
+        scores = score_space(net, gt.archs, sd, cfg, progress=progress, partial_path=path.with_suffix(".partial.npy"))
+        atomic_save_npy(path, scores)
+        path.with_suffix(".partial.npy").unlink(missing_ok=True)
+        return scores

@@ -132,9 +132,14 @@ class NB201Supernet(nn.Module):
         h_idx = hard["cell"] if hard is not None else None
         if arch is not None:
             arch = self.space.validate(arch)
-        h = self.stem(x)
-        for layer in self.layers:
-            h = layer(h, w, h_idx, arch, self.aux_skip_beta) if isinstance(layer, SearchCell) else layer(h)
+        return self.forward_layers(self.stem(x), 0, w, h_idx, arch)
+
+    def forward_layers(self, h: torch.Tensor, start: int, w: torch.Tensor | None = None,
+                       hard: Sequence[int] | None = None, arch: Sequence[int] | None = None) -> torch.Tensor:
+        """Logits from the input ``h`` of layer ``start`` onwards (layers after the stem, then the head).
+        Unchecked: :meth:`forward` validates ``weights`` / ``arch``."""
+        for layer in self.layers[start:]:
+            h = layer(h, w, hard, arch, self.aux_skip_beta) if isinstance(layer, SearchCell) else layer(h)
         h = self.global_pooling(self.lastact(h)).flatten(1)
         return self.classifier(h)
 

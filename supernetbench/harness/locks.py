@@ -1,0 +1,36 @@
+"""Cross-process claims on artifacts: the first process computes, the others wait, then reuse.
+
+Stage-1 runs and score caches are content-addressed, so two processes asking for the same artifact
+(``pytest suites -n 2``, two ``supernetbench train`` of one spec into a shared runs root, a study
+on a cluster) want the same bytes. :func:`claim` holds an OS file lock (``filelock``; released by
+the OS if the holder dies, so a killed process never leaves a stale claim) around the
+check-compute-write of one artifact; the writes themselves stay atomic.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Iterator
+
+from filelock import FileLock, Timeout
+
+
+@contextlib.contextmanager
+def claim(lock_path: str | os.PathLike, what: str, *, announce: bool = True) -> Iterator[None]:
+    """Hold the lock at ``lock_path`` for the block; say so once if another process holds it."""
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if announce:
+            print(f"waiting for another process that is computing {what} (lock {lock_path})",
+                  file=sys.stderr, flush=True)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()

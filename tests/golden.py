@@ -1,0 +1,140 @@
+"""Golden trajectories: the exact numbers every Stage-1 method and Stage-2 selector produces on a fixed
+tiny problem, so any change to the update math shows in seconds (NASLib checks one step's loss; this
+checks every method and selector, several steps, alphas and sampled ops included).
+
+* Stage 1: a C=2, N=1 float64 supernet, 2 "epochs" x 2 steps of :func:`engine.train_step` (the
+  engine's own step) on fixed numpy-generated 8x8 batches, paper optimiser settings. Recorded per
+  step: weight loss, architecture loss, all alphas, the ops each forward ran (``arch`` / ``hard``),
+  and the method's epoch log (temperature, beta); at the end, per-tensor weight sums.
+* Stage 2: each selector on a fixed run stand-in (seeded per-edge distribution, seeded tied scores
+  over all 15,625 archs, the real NB201 table): the selected index, arch and test accuracy.
+
+float64 throughout, so the numbers are the same on any CPU (compared to ``RTOL``).
+Regenerate deliberately: ``pytest tests/test_golden.py --update-golden``.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import torch
+
+from supernetbench.algorithms import ALGORITHMS, RunContext
+from supernetbench.harness.engine import build_supernet, train_step
+from supernetbench.harness.profiles import get_profile
+from supernetbench.harness.space import NB201Space
+from supernetbench.harness.supernet import SupernetConfig
+from supernetbench.selectors import SELECTORS, SelectionContext
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
+COMMAND = "pytest tests/test_golden.py --update-golden"
+RTOL, ATOL = 1e-9, 1e-12
+DTYPE = torch.float64
+EPOCHS, STEPS_PER_EPOCH, BATCH = 2, 2, 8
+
+#: every registered method with its defaults, plus the option variants with their own update math
+METHOD_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    **{name: (name, {}) for name in ALGORITHMS.names()},
+    "darts-order2": ("darts", {"order": 2}),
+    "drnas-kl": ("drnas", {"reg_type": "kl"}),
+}
+
+
+def _batches(n: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    rng = np.random.default_rng(seed)  # numpy's PCG64: the same numbers on every platform
+    return [(torch.from_numpy(rng.standard_normal((BATCH, 3, 8, 8))).to(DTYPE),
+             torch.from_numpy(rng.integers(0, 10, BATCH))) for _ in range(n)]
+
+
+def _record_forward(net: torch.nn.Module, sink: list) -> None:
+    def hook(_module, _args, kwargs):
+        if kwargs.get("arch") is not None:
+            sink.append([int(o) for o in kwargs["arch"]])
+        elif kwargs.get("hard") is not None:
+            sink.append([int(o) for o in kwargs["hard"]["cell"]])
+
+    net.register_forward_pre_hook(hook, with_kwargs=True)
+
+
+def method_trajectory(variant: str) -> dict[str, Any]:
+    algo, options = METHOD_VARIANTS[variant]
+    cls = ALGORITHMS.get(algo)
+    p = get_profile("paper")
+    torch.manual_seed(0)
+    net = build_supernet(SupernetConfig(C=2, N=1, num_classes=10), DTYPE)
+    ctx = RunContext(dataset="cifar10", epochs=EPOCHS, device=torch.device("cpu"), seed=0, dtype=DTYPE)
+    method = cls(cls.make_config(options), space=NB201Space(), ctx=ctx)
+    method.prepare(net)
+    opt = torch.optim.SGD(net.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
+    ops: list = []
+    _record_forward(net, ops)
+    train, valid = _batches(EPOCHS * STEPS_PER_EPOCH, 1), _batches(EPOCHS * STEPS_PER_EPOCH, 2)
+    steps = []
+    for epoch in range(EPOCHS if cls.trains_weights else 0):
+        method.on_epoch_start(net, epoch)
+        for s in range(STEPS_PER_EPOCH):
+            i = epoch * STEPS_PER_EPOCH + s
+            ops.clear()
+            loss, _, arch_loss = train_step(method, net, opt, train[i], valid[i], p.grad_clip)
+            steps.append({"loss": float(loss), "arch_loss": arch_loss, "ops": list(ops),
+                          "alphas": [float(v) for a in method.alphas.values() for v in a.detach().flatten()],
+                          "epoch_log": {k: v for k, v in method.epoch_log().items() if isinstance(v, (int, float))}})
+    return {"case": f"method:{variant}", "algo": algo, "options": options, "steps": steps,
+            "weight_sums": {k: float(v.double().sum()) for k, v in net.state_dict().items() if v.is_floating_point()}}
+
+
+def selector_context(gt) -> SelectionContext:
+    """A fixed run stand-in: seeded per-edge probabilities and seeded tied scores (16-image steps)."""
+    space = NB201Space()
+    rng = np.random.default_rng(3)
+    probs = {"cell": rng.dirichlet(np.ones(5), size=6)}
+    run = SimpleNamespace(algo="darts", dataset="cifar10", provides=frozenset({"arch_weights"}), edge_probs=probs,
+                          archprob=space.arch_probs(gt.archs, probs), seed=0)
+    scores = rng.integers(0, 17, len(gt.archs)) * 6.25
+    return SelectionContext(run=run, gt=gt, score=lambda idx: scores[np.asarray(idx)])
+
+
+def selector_output(name: str, gt) -> dict[str, Any]:
+    cls = SELECTORS.get(name)
+    sel = cls(cls.Config())(selector_context(gt), np.random.default_rng(0))
+    return {"case": f"selector:{name}", "index": sel.index, "arch": sel.arch, "test_acc": sel.test_acc}
+
+
+def golden_path(case: str) -> Path:
+    return GOLDEN_DIR / (case.replace(":", "-") + ".json")
+
+
+def _diff(got: Any, ref: Any, where: str) -> str | None:
+    """The first difference between two JSON-like values (floats compared to RTOL/ATOL)."""
+    if isinstance(ref, dict) and isinstance(got, dict):
+        if sorted(got) != sorted(ref):
+            return f"{where} keys {sorted(got)} vs reference {sorted(ref)}"
+        return next((d for k in ref if (d := _diff(got[k], ref[k], f"{where}.{k}"))), None)
+    if isinstance(ref, list) and isinstance(got, list):
+        if len(got) != len(ref):
+            return f"{where} has {len(got)} entries, reference {len(ref)}"
+        return next((d for i, (g, r) in enumerate(zip(got, ref)) if (d := _diff(g, r, f"{where}[{i}]"))), None)
+    if isinstance(ref, float) and isinstance(got, (int, float)) and not isinstance(got, bool):
+        ok = math.isclose(got, ref, rel_tol=RTOL, abs_tol=ATOL) or (math.isnan(got) and math.isnan(ref))
+        return None if ok else f"{where} = {got!r}, reference {ref!r}"
+    return None if got == ref else f"{where} = {got!r}, reference {ref!r}"
+
+
+def check_golden(got: dict[str, Any], update: bool = False) -> None:
+    """Compare with (or, with ``update``, rewrite) the stored golden record of ``got['case']``."""
+    path = golden_path(got["case"])
+    if update:
+        GOLDEN_DIR.mkdir(exist_ok=True)
+        path.write_text(json.dumps({**got, "command": COMMAND}, indent=1, sort_keys=True) + "\n")
+    if not path.exists():
+        raise AssertionError(f"golden case {got['case']}: no reference {path}; generate it with: {COMMAND}")
+    ref = json.loads(path.read_text())
+    ref.pop("command", None)
+    d = _diff(json.loads(json.dumps(got)), ref, "")
+    if d is not None:
+        raise AssertionError(f"golden case {got['case']}: {d.lstrip('.')}. If the change is intended, "
+                             f"regenerate deliberately with: {COMMAND}")

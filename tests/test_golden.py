@@ -1,0 +1,96 @@
+"""Golden-trajectory tier: every Stage-1 method and Stage-2 selector against its stored exact numbers
+(see tests/golden.py), and proof that the tier catches deliberately broken variants."""
+from __future__ import annotations
+
+import dataclasses
+import types
+
+import numpy as np
+import pytest
+
+from golden import METHOD_VARIANTS, check_golden, method_trajectory, selector_output
+from supernetbench.algorithms import ALGORITHMS
+from supernetbench.selectors import SELECTORS
+
+
+@pytest.fixture
+def update_golden(request) -> bool:
+    return bool(request.config.getoption("--update-golden"))
+
+
+@pytest.mark.parametrize("variant", sorted(METHOD_VARIANTS))
+def test_method_golden(variant, update_golden, torch_single_thread):
+    check_golden(method_trajectory(variant), update_golden)
+
+
+@pytest.mark.parametrize("name", SELECTORS.names())
+def test_selector_golden(name, update_golden, gt):
+    check_golden(selector_output(name, gt), update_golden)
+
+
+# ------------------------------------------------------------------------------ sensitivity
+def _reverse_temperature(mp):
+    import supernetbench.algorithms.snas as snas
+
+    mp.setattr(snas, "tau_at", lambda e, n, tmax, tmin: tmin + (tmax - tmin) / max(1, n) * e)
+
+
+def _darts_arch_lr_x10(mp):
+    darts = ALGORITHMS.get("darts")
+    orig = darts.init_arch_optimizer
+
+    def patched(self, weight_decay=None):
+        orig(self, weight_decay)
+        for g in self.arch_optimizer.param_groups:
+            g["lr"] *= 10
+
+    mp.setattr(darts, "init_arch_optimizer", patched)
+
+
+def _drnas_regulariser_sign(mp):
+    drnas = ALGORITHMS.get("drnas")
+    orig = drnas.arch_regularizer
+    mp.setattr(drnas, "arch_regularizer", lambda self: -orig(self))
+
+
+def _valid_argmin(mp):
+    import supernetbench.selectors.valid as valid
+
+    mp.setattr(valid, "np", types.SimpleNamespace(**{**vars(np), "argmax": np.argmin}))
+
+
+def _prune_second_best(mp):
+    from supernetbench.harness.space import NB201Space
+
+    def second_best(self, probs):
+        return tuple(int(np.argsort(row)[-2]) for row in probs["cell"])
+
+    mp.setattr(NB201Space, "argmax_arch", second_best)
+
+
+MUTATIONS = {  # mutation -> (patch, the golden cases it must break)
+    "gdas/snas temperature schedule reversed": (_reverse_temperature, ["method:gdas", "method:snas"]),
+    "darts arch lr x10": (_darts_arch_lr_x10, ["method:darts"]),
+    "drnas regulariser sign flipped": (_drnas_regulariser_sign, ["method:drnas", "method:drnas-kl"]),
+    "valid picks the argmin": (_valid_argmin, ["selector:valid"]),
+    "prune takes the second-best op": (_prune_second_best, ["selector:prune"]),
+}
+
+
+def _run_case(case: str, gt) -> None:
+    kind, name = case.split(":")
+    check_golden(method_trajectory(name) if kind == "method" else selector_output(name, gt))
+
+
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+def test_gate_catches_mutation(mutation, monkeypatch, gt, torch_single_thread):
+    patch, cases = MUTATIONS[mutation]
+    for case in cases:
+        _run_case(case, gt)  # unmutated: passes
+    with monkeypatch.context() as mp:
+        patch(mp)
+        for case in cases:
+            with pytest.raises(AssertionError) as err:
+                _run_case(case, gt)
+            msg = str(err.value)
+            assert f"golden case {case}" in msg and "reference" in msg and "--update-golden" in msg, msg
