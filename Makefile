@@ -4,7 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast suites bench clean
+# CPU variant for test-portability: the scalar ATen kernels, SSE4.1 oneDNN and MKL's compatible code
+# path (none of which this or any AVX2/AVX-512 machine uses by default) and 2 intra-op threads.
+PORTABILITY_ENV ?= ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_CBWR=COMPATIBLE SUPERNETBENCH_THREADS=2
+PORTABILITY_CASES ?= [gdas-valid-cifar10] or [gdas-prune-cifar10] or [darts-prune-cifar10] or [darts-valid-cifar10]
+
+.PHONY: install demo test test-fast test-portability suites bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,13 +24,21 @@ demo: $(STAMP)
 	$(BIN)/supernetbench demo --out demo-out
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests suites -m "not slow" -q
+	$(BIN)/python -m pytest tests suites -m "not slow" -q -n auto --dist loadgroup
+
+# Re-run suite cases from scratch (own cache) on another CPU kernel set and thread count: they must
+# give the stored reference values (the references are float64, see suites/casegrid.py).
+test-portability: $(STAMP)
+	rm -rf .cache-portability
+	env $(PORTABILITY_ENV) SUPERNETBENCH_CACHE=$(CURDIR)/.cache-portability \
+		$(BIN)/python -m pytest suites -q -n auto --dist loadgroup -k "$(PORTABILITY_CASES)"
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests -q -x
 
 bench: $(STAMP)
+	$(BIN)/asv machine --yes --machine "$$(hostname)" >/dev/null
 	$(BIN)/asv run --python=same --quick --show-stderr
 
 clean:
-	rm -rf $(VENV) .asv demo-out
+	rm -rf $(VENV) .asv demo-out .cache-portability

@@ -23,7 +23,8 @@ from supernetbench.selectors import SELECTORS, IncompatiblePair
 
 def _params():
     for algo, sel, ds in all_cases():
-        marks = [pytest.mark.case(algo=algo, selector=sel, dataset=ds)]
+        # one xdist worker per Stage-1 run (--dist loadgroup): its cases share one training and scoring
+        marks = [pytest.mark.case(algo=algo, selector=sel, dataset=ds), pytest.mark.xdist_group(f"{algo}-{ds}")]
         if algo not in CI_ALGOS or ds not in CI_DATASETS:
             marks.append(pytest.mark.slow)
         missing = SELECTORS.get(sel).requires - ALGORITHMS.get(algo).provides

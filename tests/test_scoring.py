@@ -20,6 +20,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 
 from supernetbench.harness import scoring
@@ -318,7 +320,14 @@ def count_calls(monkeypatch):
         calls.append(_tuple(arch))
         return real(net, arch, sd, cfg)
 
+    real_prefix = scoring.PrefixScorer.accuracy
+
+    def counting_prefix(self, arch):
+        calls.append(_tuple(arch))
+        return real_prefix(self, arch)
+
     monkeypatch.setattr(scoring, "_accuracy", counting)
+    monkeypatch.setattr(scoring.PrefixScorer, "accuracy", counting_prefix)
     return calls
 
 
@@ -397,3 +406,30 @@ def test_make_scoring_data_fixed_subset():
     assert sd2.recal == () and torch.equal(sd2.x, sd1.x)
     assert sd1.fingerprint() != sd2.fingerprint()
     assert make_scoring_data(data, ScoreConfig(bn_mode="batch", images=24)).fingerprint() == sd2.fingerprint()
+
+
+# --------------------------------------------------------------- (f) the prefix-sharing engine is exact
+@settings(max_examples=6)
+@given(seed=st.integers(0, 10_000), mode=st.sampled_from(["batch", "running"]),
+       dtype=st.sampled_from([torch.float32, torch.float64]), n_cells=st.integers(1, 2))
+def test_prefix_engine_equals_per_arch_path(seed, mode, dtype, n_cells):
+    """Random supernets (1-2 cells per stage), random archs in prefix-sharing clusters, the zero-output
+    class and archs with dead edges included: the same counts as the plain per-arch forward."""
+    torch.manual_seed(seed)
+    net = NB201Supernet(SupernetConfig(C=2, N=n_cells)).to(dtype)
+    rng = np.random.default_rng(seed)
+    prefixes = rng.integers(0, 5, (6, 3))
+    archs = np.concatenate([np.hstack([prefixes[rng.integers(0, 6, 30)], rng.integers(0, 5, (30, 3))]),
+                            rng.integers(0, 5, (10, 6)), [[0] * 6, [1, 0, 0, 0, 0, 0], [0, 0, 0, 1, 0, 0]]])
+    g = torch.Generator().manual_seed(seed)
+    sd = ScoringData(torch.randn(24, 3, 8, 8, generator=g, dtype=dtype), torch.randint(0, 10, (24,), generator=g),
+                     (), "random")
+    cfg = ScoreConfig(bn_mode=mode, images=24, batch_size=12)
+    prefix = score_space(net, archs, sd, cfg, progress=False, engine="prefix")
+    np.testing.assert_array_equal(prefix, score_space(net, archs, sd, cfg, progress=False, engine="dedup"))
+    np.testing.assert_array_equal(prefix, score_archs(net, archs, sd, cfg))
+
+
+def test_unknown_engine_lists_choices(net, sd, subset):
+    with pytest.raises(ValueError, match="valid choices: prefix, dedup"):
+        score_space(net, subset, sd, _cfg("batch"), progress=False, engine="fast")
