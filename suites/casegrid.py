@@ -27,6 +27,7 @@ from supernetbench.algorithms import ALGORITHMS
 from supernetbench.harness.benchmark import DATASETS, load_ground_truth
 from supernetbench.harness.device import torch_threads
 from supernetbench.harness.engine import CODE_VERSION, RunSpec
+from supernetbench.harness.locks import claim
 from supernetbench.harness.pipeline import evaluate
 from supernetbench.harness.profiles import get_profile
 from supernetbench.harness.store import cache_dir
@@ -55,8 +56,9 @@ def data_root_for(dataset: str) -> str | None:
     from supernetbench.harness.data import write_imagenet16_standin
 
     root = cache_dir() / "standin" / "imagenet16-120-320"
-    if not (root / "STANDIN.txt").exists():  # ~2,560 rows with labels <= 120: 1,280 per half
-        write_imagenet16_standin(root, n_train_per_batch=320, n_val=64, seed=0)
+    with claim(root.parent / f"{root.name}.lock", "the ImageNet16-120 stand-in", announce=False):
+        if not (root / "STANDIN.txt").exists():  # ~2,560 rows with labels <= 120: 1,280 per half
+            write_imagenet16_standin(root, n_train_per_batch=320, n_val=64, seed=0)
     return str(root)
 
 
@@ -71,9 +73,13 @@ def evaluate_case(algo: str, dataset: str, seed: int):
         return _evaluate_case(algo, dataset, seed)
 
 
-def _evaluate_case(algo: str, dataset: str, seed: int):
+def _case_spec(algo: str, dataset: str, seed: int) -> RunSpec:
     profile = get_profile(PROFILE, DATASET_OVERRIDES.get(dataset))
-    spec = RunSpec(algo, dataset, seed, profile, (), data_root_for(dataset))
+    return RunSpec(algo, dataset, seed, profile, (), data_root_for(dataset))
+
+
+def _evaluate_case(algo: str, dataset: str, seed: int):
+    spec = _case_spec(algo, dataset, seed)
     return evaluate(spec, SELECTORS.names(), device="cpu", runs_root=cache_dir() / "runs",
                     progress=False, gt=load_ground_truth())
 
@@ -150,12 +156,21 @@ def read_reference(path: Path) -> dict[str, Any] | None:
 
 
 def warm(algos: list[str], datasets: list[str], seeds: list[int]) -> None:
-    """Train and score the suite runs into the on-disk cache (what ``--update-references`` reads)."""
+    """Train and score suite runs into the on-disk cache (what the suites and ``--update-references``
+    then read): the expensive part of a case, without the selectors."""
+    from supernetbench.harness.engine import cached_search_data, train_supernet
+    from supernetbench.harness.scoring import ScoreConfig, cached_score_space
+
+    gt = load_ground_truth()
     for ds in datasets:
         for seed in seeds:
             for algo in algos:
-                ev = evaluate_case(algo, ds, seed)
-                print(f"{algo} {ds} seed {seed}: kendall {ev.metrics['kendall']:.4f}", flush=True)
+                spec = _case_spec(algo, ds, seed)
+                with torch_threads(SUITE_THREADS):
+                    run = train_supernet(spec, runs_root=cache_dir() / "runs", device="cpu", progress=False)
+                scores = cached_score_space(run, gt, cached_search_data(spec.data_config()),
+                                            ScoreConfig.from_profile(spec.profile), "cpu", progress=False)
+                print(f"{algo} {ds} seed {seed}: mean score {scores.mean():.3f}", flush=True)
 
 
 if __name__ == "__main__":  # python suites/casegrid.py ALGO... --datasets D... --seeds S...
