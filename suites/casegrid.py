@@ -81,7 +81,7 @@ def _case_spec(algo: str, dataset: str, seed: int) -> RunSpec:
 def _evaluate_case(algo: str, dataset: str, seed: int):
     spec = _case_spec(algo, dataset, seed)
     return evaluate(spec, SELECTORS.names(), device="cpu", runs_root=cache_dir() / "runs",
-                    progress=False, gt=load_ground_truth())
+                    progress=False, gt=load_ground_truth(), workers=1)  # xdist parallelises the cases
 
 
 def case_values(ev, selector: str) -> dict[str, float]:
@@ -169,7 +169,7 @@ def warm(algos: list[str], datasets: list[str], seeds: list[int]) -> None:
                 with torch_threads(SUITE_THREADS):
                     run = train_supernet(spec, runs_root=cache_dir() / "runs", device="cpu", progress=False)
                 scores = cached_score_space(run, gt, cached_search_data(spec.data_config()),
-                                            ScoreConfig.from_profile(spec.profile), "cpu", progress=False)
+                                            ScoreConfig.from_profile(spec.profile), "cpu", progress=False, workers=1)
                 print(f"{algo} {ds} seed {seed}: mean score {scores.mean():.3f}", flush=True)
 
 

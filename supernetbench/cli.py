@@ -47,7 +47,8 @@ def cmd_evaluate(args) -> int:
     """score + metrics + selection for a spec (trains first when needed)."""
     from .harness.pipeline import evaluate
 
-    ev = evaluate(_spec(args), args.selectors, device=args.device, runs_root=args.runs_root, progress=not args.json)
+    ev = evaluate(_spec(args), args.selectors, device=args.device, runs_root=args.runs_root, progress=not args.json,
+                  workers=args.workers)
     if args.scores_out:
         np.save(args.scores_out, ev.scores)
     if args.json:
@@ -177,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
         if selectors:
             sp.add_argument("--selectors", nargs="*", help="Stage-2 selectors (see `supernetbench list`)")
             sp.add_argument("--scores-out", default=None, help="save the 15,625 shared-weight scores (.npy)")
+            sp.add_argument("--workers", type=int, default=None,
+                            help="CPU processes for full-space scoring (default: all cores; same numbers)")
 
     sp = sub.add_parser("train", help="Stage 1: train a supernet (resumes an interrupted run)")
     run_args(sp)

@@ -64,8 +64,10 @@ def evaluate(
     progress: bool = True,
     gt: GroundTruth | None = None,
     skip_incompatible: bool = True,
+    workers: int | None = None,
 ) -> Evaluation:
-    """Train (or reuse) the run, score all archs, compute Stage-1 metrics, run the selectors."""
+    """Train (or reuse) the run, score all archs (``workers`` CPU processes, None = all cores),
+    compute Stage-1 metrics, run the selectors."""
     from ..selectors import SELECTORS, IncompatiblePair, SelectionContext
 
     dev = device if isinstance(device, torch.device) else resolve_device(device)
@@ -73,7 +75,7 @@ def evaluate(
     run = train_supernet(spec, runs_root=runs_root, device=dev, progress=progress)
     data = cached_search_data(spec.data_config())
     cfg = ScoreConfig.from_profile(spec.profile)
-    scores = cached_score_space(run, gt, data, cfg, dev, progress=progress)
+    scores = cached_score_space(run, gt, data, cfg, dev, progress=progress, workers=workers)
     test_acc = gt.test_acc(spec.dataset)
     ev = Evaluation(run, scores, stage1_metrics(test_acc, scores, run.archprob), score_config=cfg)
     ctx = SelectionContext(run=run, gt=gt, score=lambda idx: scores[np.asarray(idx)])

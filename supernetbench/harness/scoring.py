@@ -18,6 +18,7 @@ zero). :func:`score_archs` is the slow, obvious per-arch path the tests compare 
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -208,13 +209,15 @@ def score_space(
     partial_path: Path | None = None,
     save_every: int = 500,
     engine: str = "prefix",
+    workers: int = 1,
 ) -> np.ndarray:
     """Score every row of ``archs`` (normally ``gt.archs``), one evaluation per functional class.
 
     ``engine``: ``prefix`` (:class:`PrefixScorer`, exact; per-class where the BN mode cannot share
     work) or ``dedup`` (one plain single-path forward per class). With ``partial_path`` the
     per-class scores are saved atomically every ``save_every`` classes and a restarted call
-    continues from there (a killed scoring run loses at most that much work).
+    continues from there (a killed scoring run loses at most that much work). ``workers`` > 1 scores
+    blocks of ``save_every`` classes in that many single-threaded processes on CPU (same numbers).
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown scoring engine {engine!r}; valid choices: {', '.join(ENGINES)}")
@@ -231,24 +234,70 @@ def score_space(
     net = _prepared(net, cfg)
     todo = np.flatnonzero(np.isnan(rep_scores))
     todo = todo[np.lexsort(reps[todo].T[::-1])]  # lexicographic: shared prefixes are adjacent
-    bar = progress_bar(todo, progress, desc=f"scoring {len(reps)} functional classes ({cfg.bn_mode} BN)",
+    blocks = [todo[i : i + save_every] for i in range(0, len(todo), save_every)]
+    bar = progress_bar(None, progress, desc=f"scoring {len(reps)} functional classes ({cfg.bn_mode} BN)",
                        initial=len(reps) - len(todo), total=len(reps), unit="class")
-    with _scoring_threads(net):
-        if engine == "prefix" and cfg.bn_mode in PrefixScorer.MODES:
-            accuracy = PrefixScorer(net, sd, cfg).accuracy
-        else:
-            accuracy = lambda arch: _accuracy(net, arch, sd, cfg)  # noqa: E731
-        for n, r in enumerate(bar, start=1):
-            rep_scores[r] = accuracy(tuple(int(v) for v in reps[r]))
-            if partial_path is not None and n % save_every == 0:
-                atomic_save_npy(partial_path, rep_scores)
+    if workers > 1 and next(net.parameters()).device.type == "cpu" and len(blocks) > 1:
+        for i, block_scores in _pool_blocks(net, sd, cfg, engine, [reps[b] for b in blocks], workers):
+            _store_block(rep_scores, blocks[i], block_scores, bar, partial_path)
+    else:
+        with _scoring_threads(net):
+            accuracy = _scorer(net, sd, cfg, engine)
+            for b in blocks:
+                block_scores = []
+                for a in reps[b]:
+                    block_scores.append(accuracy(tuple(int(v) for v in a)))
+                    bar.update()
+                _store_block(rep_scores, b, block_scores, None, partial_path)
+    bar.close()
     return rep_scores[labels]
 
 
+def _store_block(rep_scores, block, block_scores, bar, partial_path) -> None:
+    rep_scores[block] = block_scores
+    if bar is not None:
+        bar.update(len(block))
+    if partial_path is not None:
+        atomic_save_npy(partial_path, rep_scores)
+
+
+def _scorer(net: nn.Module, sd: ScoringData, cfg: ScoreConfig, engine: str):
+    """``arch -> accuracy`` for a prepared net: the prefix scorer where the BN mode allows it."""
+    if engine == "prefix" and cfg.bn_mode in PrefixScorer.MODES:
+        return PrefixScorer(net, sd, cfg).accuracy
+    return lambda arch: _accuracy(net, arch, sd, cfg)
+
+
+_WORKER: dict = {}
+
+
+def _worker_init(net: nn.Module, sd: ScoringData, cfg: ScoreConfig, engine: str) -> None:
+    torch.set_num_threads(1)
+    _WORKER["accuracy"] = _scorer(net, sd, cfg, engine)
+
+
+def _worker_score(archs: np.ndarray) -> list[float]:
+    return [_WORKER["accuracy"](tuple(int(v) for v in a)) for a in archs]
+
+
+def _pool_blocks(net, sd, cfg, engine, arch_blocks: list[np.ndarray], workers: int):
+    """Score blocks in ``workers`` single-threaded processes; yields (block index, scores) as they
+    finish. Every class is scored exactly as in one process, so the result is identical."""
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                                initargs=(net, sd, cfg, engine)) as ex:
+        futures = {ex.submit(_worker_score, b): i for i, b in enumerate(arch_blocks)}
+        for f in cf.as_completed(futures):
+            yield futures[f], f.result()
+
+
 def cached_score_space(run, gt, data, cfg: ScoreConfig, device: torch.device | str = "cpu",
-                       progress: bool = True) -> np.ndarray:
+                       progress: bool = True, workers: int | None = None) -> np.ndarray:
     """Scores of all 15,625 archs (NB201 index order) for a finished run, cached by content hash of
-    (supernet weights, scoring subset, BN mode and scoring config)."""
+    (supernet weights, scoring subset, BN mode and scoring config). ``workers``: CPU processes
+    (None: all cores)."""
     sd = make_scoring_data(data, cfg, device, run.profile.torch_dtype)
     key = content_hash(file_sha256(Path(run.path) / "supernet.pt"), sd.fingerprint(), asdict(cfg),
                        gt.archs, "score-v1")
@@ -261,7 +310,8 @@ def cached_score_space(run, gt, data, cfg: ScoreConfig, device: torch.device | s
             except (ValueError, OSError, EOFError):
                 path.unlink()
         net = run.load_supernet(device)
-        scores = score_space(net, gt.archs, sd, cfg, progress=progress, partial_path=path.with_suffix(".partial.npy"))
+        scores = score_space(net, gt.archs, sd, cfg, progress=progress, partial_path=path.with_suffix(".partial.npy"),
+                             workers=workers or os.cpu_count() or 1)
         atomic_save_npy(path, scores)
         path.with_suffix(".partial.npy").unlink(missing_ok=True)
         return scores
