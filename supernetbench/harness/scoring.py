@@ -156,14 +156,14 @@ class PrefixScorer:
     def __init__(self, net: nn.Module, sd: ScoringData, cfg: ScoreConfig):
         if cfg.bn_mode not in self.MODES:
             raise ValueError(f"the prefix scorer supports BN modes {self.MODES}, not {cfg.bn_mode!r}")
-        self.net, self.cfg = net, cfg
+        self.net = net
         self.cell = net.layers[0]
-        self.edges = NB201Space().edges  # (to, from) per edge, in the cell's summation order
         bs = cfg.batch_size
         self.batches = [(sd.x[i : i + bs], sd.y[i : i + bs]) for i in range(0, len(sd.y), bs)]
         self.n_images = len(sd.y)
-        self.stems = [net.stem(x) for x, _ in self.batches]
-        self._cache: dict[tuple, torch.Tensor] = {}
+        with torch.no_grad():
+            self.stems = [net.stem(x) for x, _ in self.batches]
+        self._cache: dict[tuple, torch.Tensor] = {}  # (batch, edge, op) + the ops it depends on
         self._prefix: tuple = ()
 
     def _op(self, b: int, e: int, o: int, h: torch.Tensor, key: tuple) -> torch.Tensor:
@@ -174,15 +174,12 @@ class PrefixScorer:
         return out
 
     def _set_prefix(self, prefix: tuple) -> None:
-        """Drop cached outputs that depend on edges outside ``prefix`` (bounds memory)."""
-        keep = len(prefix)
-        if prefix[:1] != self._prefix[:1]:
-            keep = 0
-        elif prefix[:3] != self._prefix[:3]:
-            keep = 1
-        else:
+        """Forget outputs that depend on an earlier prefix: at most 15 + 10 + 5 op outputs per batch
+        are held at any time."""
+        if prefix == self._prefix:
             return
-        self._cache = {k: v for k, v in self._cache.items() if len(k) - 3 <= keep and k[3:] == prefix[: len(k) - 3]}
+        depth = 1 if prefix[:1] == self._prefix[:1] else 0  # how much of the cached key still holds
+        self._cache = {k: v for k, v in self._cache.items() if len(k) - 3 <= depth}
         self._prefix = prefix
 
     @torch.no_grad()
