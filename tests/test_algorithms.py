@@ -288,7 +288,7 @@ def test_drnas_l2_regulariser_equals_adam_weight_decay():
     assert method.arch_optimizer.param_groups[0]["weight_decay"] == 0.0
     randomize_alphas(method)
     a0 = method.alphas["cell"].detach().double().clone()
-    assert float(method.arch_regularizer()) == pytest.approx(0.0015 * float((a0 * a0).sum()), rel=1e-6)
+    assert float(method.arch_regularizer().detach()) == pytest.approx(0.0015 * float((a0 * a0).sum()), rel=1e-6)
     target = torch.randn(6, 5, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     a_wd, a_reg = a0.clone().requires_grad_(), a0.clone().requires_grad_()
     opt_wd = torch.optim.Adam([a_wd], lr=0.01, betas=(0.5, 0.999), weight_decay=0.003)
