@@ -279,7 +279,7 @@ def test_missing_data_names_searched_paths(iso, monkeypatch):
     empty = iso / "empty"
     empty.mkdir()
     monkeypatch.setenv("SUPERNETBENCH_DATA", str(empty))
-    monkeypatch.setattr(D, "_download", lambda ds: pytest.fail("download attempted while offline"))
+    monkeypatch.setattr(D.sources, "_download", lambda ds: pytest.fail("download attempted while offline"))
     for ds in D.DATASETS:
         with pytest.raises(D.DataNotFoundError) as ei:
             D.load_search_data(D.DataConfig(ds))
