@@ -30,7 +30,7 @@ from .data import Augment, normalize
 from .device import torch_threads
 from .profiles import BN_MODES, Profile
 from .space import NB201Space
-from .store import atomic_save_npy, cache_dir, content_hash, file_sha256
+from .store import cache_dir, content_hash, file_sha256, load_cached_arrays, save_cached_arrays
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,13 +152,9 @@ def score_space(
     space = NB201Space()
     labels, reps = space.functional_classes(np.asarray(archs), zero_propagates=cfg.bn_mode != "running")
     rep_scores = np.full(len(reps), np.nan)
-    if partial_path is not None and partial_path.exists():
-        try:
-            prev = np.load(partial_path, allow_pickle=False)
-            if prev.shape == rep_scores.shape:
-                rep_scores = prev
-        except (ValueError, OSError, EOFError):
-            pass
+    prev = load_cached_arrays(partial_path, ["scores"]) if partial_path is not None else None
+    if prev is not None and prev["scores"].shape == rep_scores.shape:
+        rep_scores = prev["scores"]
     net = _prepared(net, cfg)
     todo = np.flatnonzero(np.isnan(rep_scores))
     bar = tqdm(todo, disable=not progress, desc=f"scoring {len(reps)} functional classes ({cfg.bn_mode} BN)",
@@ -167,7 +163,7 @@ def score_space(
         for n, r in enumerate(bar, start=1):
             rep_scores[r] = _accuracy(net, tuple(int(v) for v in reps[r]), sd, cfg)
             if partial_path is not None and n % save_every == 0:
-                atomic_save_npy(partial_path, rep_scores)
+                save_cached_arrays(partial_path, scores=rep_scores)
     return rep_scores[labels]
 
 
@@ -178,14 +174,12 @@ def cached_score_space(run, gt, data, cfg: ScoreConfig, device: torch.device | s
     sd = make_scoring_data(data, cfg, device, run.profile.torch_dtype)
     key = content_hash(file_sha256(Path(run.path) / "supernet.pt"), sd.fingerprint(), asdict(cfg),
                        gt.archs, "score-v1")
-    path = cache_dir() / "scores" / f"{key}.npy"
-    if path.exists():
-        try:
-            return np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError):
-            path.unlink()
+    path = cache_dir() / "scores" / f"{key}.npz"  # checksummed: an altered entry is recomputed
+    cached = load_cached_arrays(path, ["scores"])
+    if cached is not None:
+        return cached["scores"]
     net = run.load_supernet(device)
-    scores = score_space(net, gt.archs, sd, cfg, progress=progress, partial_path=path.with_suffix(".partial.npy"))
-    atomic_save_npy(path, scores)
-    path.with_suffix(".partial.npy").unlink(missing_ok=True)
+    scores = score_space(net, gt.archs, sd, cfg, progress=progress, partial_path=path.with_suffix(".partial.npz"))
+    save_cached_arrays(path, scores=scores)
+    path.with_suffix(".partial.npz").unlink(missing_ok=True)
     return scores

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..store import atomic_write_bytes, cache_dir
+from ..store import cache_dir, load_cached_arrays, save_cached_arrays
 from .common import NUM_CLASSES, DataIntegrityError, DataNotFoundError, _check_labels, _md5, _rows_to_nchw, _show, _unpickle, _verify_sha256
 
 # Known packs (data/README.md) and official archives.
@@ -130,25 +130,21 @@ def _cifar10_pack_cache_path(sha: str) -> Path:
 
 
 def load_cifar10_pack(path: str | os.PathLike, *, progress: bool | None = None) -> dict[str, np.ndarray]:
-    """All 60,000 decoded pack rows (NCHW), from the decode cache or decoded now and cached atomically."""
+    """All 60,000 decoded pack rows (NCHW), from the decode cache or decoded now and cached atomically.
+
+    The cache entry carries a sha256 of its arrays; an altered or truncated entry is reported,
+    deleted and decoded again (never trusted), and an unwritable cache only costs the next decode.
+    """
     path = Path(path)
     sha = _verify_sha256(path, PACKS["cifar10"][1])
     cpath = _cifar10_pack_cache_path(sha)
-    if cpath.exists():
-        try:
-            with np.load(cpath, allow_pickle=False) as z:
-                arrs = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-            if arrs["x_train"].shape == (50_000, 3, 32, 32) and arrs["x_test"].shape == (10_000, 3, 32, 32):
-                return arrs
-        except (OSError, ValueError, KeyError, EOFError):
-            pass
-        cpath.unlink(missing_ok=True)  # a corrupt cache entry is recomputed, never trusted
+    arrs = load_cached_arrays(cpath, ("x_train", "y_train", "x_test", "y_test"))
+    if arrs is not None:
+        return arrs
     arrs = {}
     for part in ("train", "test"):
         arrs[f"x_{part}"], arrs[f"y_{part}"] = decode_cifar10_pack(path, part, progress=progress, verify=False)
-    buf = io.BytesIO()
-    np.savez(buf, **arrs)
-    atomic_write_bytes(cpath, buf.getvalue())
+    save_cached_arrays(cpath, **arrs)
     return arrs
 
 

@@ -3,6 +3,7 @@ unpickler."""
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import pickle
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..store import cache_dir, file_sha256, shared_data_dirs
+from ..store import cache_dir, file_sha256, one_line, shared_data_dirs
 
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120")
 NUM_CLASSES: dict[str, int] = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120}
@@ -102,10 +103,54 @@ def _md5(path: Path) -> str:
 
 
 # -------------------------------------------------------------------------------------- readers
+def _numpy_pickle_globals() -> dict[tuple[str, str], Any]:
+    """The only globals an official CIFAR/ImageNet16 batch pickle references (numpy arrays, dtypes and
+    scalars; Python 3 protocol-2 bytes), under their numpy 1.x and 2.x module names."""
+    core = importlib.import_module("numpy._core" if hasattr(np, "_core") else "numpy.core")
+    objs = {"multiarray": {"_reconstruct": core.multiarray._reconstruct, "scalar": core.multiarray.scalar},
+            "numeric": {"_frombuffer": core.numeric._frombuffer}}
+    allowed: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+                                           ("_codecs", "encode"): _latin1_encode}
+    for pkg in ("numpy.core", "numpy._core"):
+        for mod, names in objs.items():
+            allowed.update({(f"{pkg}.{mod}", n): f for n, f in names.items()})
+    return allowed
+
+
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """``_codecs.encode`` as protocol-2 pickles use it for bytes, restricted to latin-1."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"_codecs.encode with encoding {encoding!r} is not allowed")
+    return text.encode("latin1")
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays only: any other global is refused, so a batch
+    file cannot run code."""
+
+    allowed = _numpy_pickle_globals()
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return self.allowed[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}") from None
+
+
 def _unpickle(path: Path) -> dict[str, Any]:
-    """Load a CIFAR/ImageNet16 pickle (Python-2 era) and normalise keys to ``str``."""
-    with open(path, "rb") as f:
-        obj = pickle.load(f, encoding="latin1")
+    """Load a CIFAR/ImageNet16 pickle (Python-2 era) and normalise keys to ``str``.
+
+    Only numpy arrays, dtypes, scalars and plain containers are allowed (:class:`_BatchUnpickler`);
+    anything else, or a truncated file, is a :class:`DataIntegrityError` naming the file.
+    """
+    try:
+        with open(path, "rb") as f:
+            obj = _BatchUnpickler(f, encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
+        raise DataIntegrityError(
+            f"{_show(path)} is not a valid dataset batch file ({one_line(e, 100)}); only numpy arrays, lists "
+            "and dicts are loaded from it (anything else could run code). Replace it with the official file."
+        ) from None
     if not isinstance(obj, dict):
         raise DataIntegrityError(f"{_show(path)}: expected a pickled dict, got {type(obj).__name__}")
     return {(k.decode("latin1") if isinstance(k, bytes) else k): v for k, v in obj.items()}
@@ -117,7 +162,6 @@ def _rows_to_nchw(data: Any, size: int, path: Path) -> np.ndarray:
         raise DataIntegrityError(
             f"{_show(path)}: 'data' should be uint8 [N,{3 * size * size}], got {arr.dtype} {list(arr.shape)}")
     return arr.reshape(-1, 3, size, size)
-
 
 
 def _check_labels(y: np.ndarray, num_classes: int, where: Path) -> None:
