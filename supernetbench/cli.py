@@ -2,13 +2,24 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
+import re
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
+EPILOG = """exit status: 0 success; 2 the input is wrong (usage, an invalid value, a missing, unreadable or
+damaged file that you named or that a runs or data directory holds): fix what the one-line message
+names; 1 a valid command could not finish (disk full, read-only or permission denied, out of memory,
+a missing optional package, an internal error). A problem the harness recovers from (a bad cache
+entry, an unwritable cache) is one 'warning:' line and does not change the status.
+SUPERNETBENCH_DEBUG=1 shows the traceback of any error."""
 
 
 def _print(obj: Any, as_json: bool) -> None:
@@ -22,11 +33,12 @@ def _print(obj: Any, as_json: bool) -> None:
 
 
 def _spec(args):
+    from .algorithms import ALGORITHMS
     from .harness.engine import RunSpec
     from .harness.profiles import Profile, get_profile, parse_overrides
 
     profile = get_profile(args.profile, parse_overrides(args.set, Profile))
-    opts = parse_overrides(args.opt)
+    opts = parse_overrides(args.opt, ALGORITHMS.get(args.algo).Config)  # typed like the method's config
     return RunSpec(args.algo, args.dataset, args.seed, profile, tuple(sorted(opts.items())), args.data_root)
 
 
@@ -46,11 +58,15 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     """score + metrics + selection for a spec (trains first when needed)."""
     from .harness.pipeline import evaluate
+    from .harness.store import atomic_save_npy
 
-    ev = evaluate(_spec(args), args.selectors, device=args.device, runs_root=args.runs_root, progress=not args.json,
+    _check_output(args.scores_out, "--scores-out")
+    explicit = args.selectors is not None  # a selector asked for by name must apply; defaults may be skipped
+    ev = evaluate(_spec(args), args.selectors if explicit else args.default_selectors, device=args.device,
+                  runs_root=args.runs_root, progress=not args.json, skip_incompatible=not explicit,
                   workers=args.workers)
     if args.scores_out:
-        np.save(args.scores_out, ev.scores)
+        atomic_save_npy(args.scores_out, ev.scores)
     if args.json:
         _print(ev.summary(), True)
         return 0
@@ -63,6 +79,7 @@ def cmd_evaluate(args) -> int:
         "random baseline": [round(v, 4) for v in m["baseline"][:3]],
         "Kendall / Spearman": (round(m["kendall"], 4), round(m["spearman"], 4)),
         **{f"{k} selection": f"{v.arch} -> NB201 test acc {v.test_acc:.2f}%" for k, v in ev.selections.items()},
+        **{f"{k} selection": f"skipped ({why})" for k, why in ev.skipped.items()},
     }, False)
     return 0
 
@@ -71,10 +88,14 @@ def cmd_metrics(args) -> int:
     from .harness.benchmark import load_ground_truth
     from .harness.pipeline import stage1_metrics
 
+    _check_output(args.plot, "--plot")
     gt = load_ground_truth(args.nb201)
     acc = gt.test_acc(args.dataset)
     scores = _load_array(args.scores, "scores", len(acc))
     probs = _load_array(args.probs, "probs", len(acc)) if args.probs else np.full(len(acc), 1.0 / len(acc))
+    if args.probs and (probs.min() < 0 or abs(probs.sum() - 1.0) > 1e-6):
+        raise ValueError(f"--probs {args.probs} must be non-negative and sum to 1 (min {probs.min():.3g}, "
+                         f"sum {probs.sum():.9g})")
     out = stage1_metrics(acc, scores, probs)
     out["probs"] = args.probs or "uniform (no --probs given)"
     if args.plot:
@@ -88,15 +109,46 @@ def cmd_metrics(args) -> int:
 
 
 def _load_array(path: str, what: str, n: int) -> np.ndarray:
+    """A user's per-arch array: exactly ``(n,)`` real numbers, finite and exact as float64 (complex,
+    bool, dates, strings, huge ints and wider floats that would change on conversion are errors)."""
+    from .harness.store import CorruptFileError, read_npy
+
+    expected = f"expected ({n},) real numbers in NB201 index order (one .npy array, np.save)"
     try:
-        a = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise SystemExit(f"error: cannot read --{what} {path}: {e}; expected a .npy float array of length {n}")
-    if a.ndim != 1 or len(a) != n:
-        raise SystemExit(f"error: --{what} {path} has shape {a.shape}; expected ({n},) in NB201 index order")
-    if not np.issubdtype(a.dtype, np.number) or not np.all(np.isfinite(a)):
-        raise SystemExit(f"error: --{what} {path} must be finite numbers (dtype {a.dtype})")
-    return a.astype(np.float64)
+        a = read_npy(path)
+    except CorruptFileError as e:
+        raise ValueError(f"--{what}: {e}; {expected}") from None
+    except OSError as e:
+        raise ValueError(f"cannot read --{what} {_clip(path)}: {e.strerror or e}; {expected}") from None
+    if a.dtype.kind not in "iuf":
+        raise ValueError(f"--{what} {_clip(path)} holds {a.dtype} values; {expected}")
+    if a.shape != (n,):
+        raise ValueError(f"--{what} {_clip(path)} has shape {a.shape}; {expected}")
+    with np.errstate(all="ignore"):
+        b = a.astype(np.float64)
+        exact = np.array_equal(b.astype(a.dtype), a)
+    if not np.all(np.isfinite(b)):
+        raise ValueError(f"--{what} {_clip(path)} holds NaN or infinite values; {expected}")
+    if not exact:
+        raise ValueError(f"--{what} {_clip(path)} holds {a.dtype} values that float64 cannot represent exactly")
+    return b
+
+
+def _check_output(path: str | None, flag: str) -> None:
+    """An output file the user names goes into an existing directory (never created for them)."""
+    if path is None:
+        return
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise FileNotFoundError(f"{flag} {_clip(path)}: directory {_clip(parent)} does not exist; create it first")
+    if Path(path).is_dir():
+        raise IsADirectoryError(f"{flag} {_clip(path)} is a directory; give a file name")
+
+
+def _clip(text: Any, limit: int = 120) -> str:
+    from .harness.store import one_line
+
+    return one_line(str(text), limit)
 
 
 def cmd_space_info(args) -> int:
@@ -123,6 +175,7 @@ def cmd_data_info(args) -> int:
 def cmd_convert(args) -> int:
     from .harness.benchmark import convert_official, load_ground_truth
 
+    _check_output(args.out, "--out")
     out = convert_official(args.source, args.out, trust_pickle=args.trust_pickle)
     gt = load_ground_truth(out)
     _print({"table": str(out), "archs": len(gt)}, args.json)
@@ -158,16 +211,40 @@ def cmd_demo(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------- parser
+class _Parser(argparse.ArgumentParser):
+    """argparse with the harness's one-line errors (status 2) instead of usage + error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_INPUT, f"error: {_clip(message, 300)} (see `{self.prog} --help`)\n")
+
+
+def _int_arg(lo: int | None = None, hi: int | None = None):
+    """argparse type: an ASCII integer (``int()`` would also take '１'), optionally within lo..hi."""
+    def parse(text: str) -> int:
+        if not re.fullmatch(r"[+-]?[0-9]{1,30}", text.strip()):
+            raise argparse.ArgumentTypeError(f"expected an integer, got {_clip(repr(text), 40)}")
+        v = int(text)
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"must be in {lo}..{hi}, got {v}")
+        return v
+
+    return parse
+
+
+SEED = _int_arg(0, 2**32 - 1)  # numpy's seed range
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .harness.benchmark import DATASETS
 
-    p = argparse.ArgumentParser(prog="supernetbench", description=__doc__)
+    p = _Parser(prog="supernetbench", description=__doc__, epilog=EPILOG,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
     def run_args(sp, selectors: bool = False):
         sp.add_argument("--algo", required=True, help="Stage-1 method (see `supernetbench list`)")
         sp.add_argument("--dataset", default="cifar10", choices=DATASETS)
-        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--seed", type=SEED, default=0)
         sp.add_argument("--profile", default="smoke", help="smoke | demo | paper | reference")
         sp.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a profile field, e.g. --set epochs=3")
         sp.add_argument("--opt", action="append", metavar="OPTION=VALUE", help="method option, e.g. --opt order=2")
@@ -176,9 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--data-root", default=None, help="dataset directory (default: ../shared/data or $SUPERNETBENCH_DATA)")
         sp.add_argument("--json", action="store_true")
         if selectors:
-            sp.add_argument("--selectors", nargs="*", help="Stage-2 selectors (see `supernetbench list`)")
+            sp.add_argument("--selectors", nargs="*", default=None,
+                            help="Stage-2 selectors (see `supernetbench list`); one named here must suit --algo")
             sp.add_argument("--scores-out", default=None, help="save the 15,625 shared-weight scores (.npy)")
-            sp.add_argument("--workers", type=int, default=None,
+            sp.add_argument("--workers", type=_int_arg(1, 1024), default=None,
                             help="CPU processes for full-space scoring (default: all cores; same numbers)")
 
     sp = sub.add_parser("train", help="Stage 1: train a supernet (resumes an interrupted run)")
@@ -191,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sp = sub.add_parser(name, help=helptext)
         run_args(sp, selectors=True)
-        sp.set_defaults(func=cmd_evaluate, selectors=default_sel)
+        sp.set_defaults(func=cmd_evaluate, default_selectors=default_sel)
 
     sp = sub.add_parser("metrics", help="a1/a2 curves, baselines, correlations for per-arch arrays")
     sp.add_argument("--dataset", default="cifar10", choices=DATASETS)
@@ -212,8 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("model-info", help="params and FLOPs of the standalone NB201 network")
     sp.add_argument("--arch", required=True)
     sp.add_argument("--dataset", default="cifar10", choices=DATASETS)
-    sp.add_argument("--C", type=int, default=16)
-    sp.add_argument("--N", type=int, default=5)
+    sp.add_argument("--C", type=_int_arg(), default=16, help="stem channels (1..128)")
+    sp.add_argument("--N", type=_int_arg(), default=5, help="cells per stage (1..16)")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_model_info)
 
@@ -238,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--algos", nargs="+", required=True)
     sp.add_argument("--selectors", nargs="+", default=["prune", "valid"])
     sp.add_argument("--dataset", default="cifar10", choices=DATASETS)
-    sp.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    sp.add_argument("--seeds", nargs="+", type=SEED, default=[0, 1, 2])
     sp.add_argument("--profile", default="smoke")
     sp.add_argument("--set", action="append", metavar="FIELD=VALUE")
     sp.add_argument("--device", default="auto")
@@ -256,15 +334,56 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# ------------------------------------------------------------------------------------------ errors
+_WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.ENOMEM}
+
+
+def _describe(e: BaseException) -> tuple[int, str]:
+    """(exit status, one-line message) for an exception that ended a command (see ``EPILOG``)."""
+    from .harness.benchmark import BenchmarkTableError
+    from .harness.data import DataIntegrityError, DataNotFoundError
+
+    if isinstance(e, DataNotFoundError):  # the list of searched paths is the point: kept on its lines
+        return EXIT_INPUT, str(e)
+    if isinstance(e, OSError) and e.errno is not None:
+        where = _clip(e.filename or "a file", 200)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            fix = "free some space and rerun the same command: finished epochs and scoring blocks are kept"
+        elif e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            fix = ("use a directory you may write: --runs-root or $SUPERNETBENCH_RUNS for runs, "
+                   "$SUPERNETBENCH_CACHE for the cache, --out/--plot for outputs")
+        elif e.errno == errno.ENOTDIR:
+            blocker = next((q for q in Path(str(e.filename)).parents if q.exists() and not q.is_dir()), None)
+            fix = f"{_clip(blocker)} is a file, not a directory" if blocker else "a part of the path is not a directory"
+        else:
+            fix = ""
+        status = EXIT_FAILED if e.errno in _WRITE_FAILURES else EXIT_INPUT
+        return status, f"{where}: {e.strerror}" + (f"; {fix}" if fix else "")
+    if isinstance(e, (ValueError, LookupError, OSError, DataIntegrityError, BenchmarkTableError)):
+        # (an OSError without errno is the harness's own: a file not found, the missing trust flag)
+        return EXIT_INPUT, _clip(e.args[0] if isinstance(e, KeyError) and e.args else e, 1000)
+    if isinstance(e, MemoryError):
+        return EXIT_FAILED, "out of memory; lower C, N, batch_size or score_batch_size (--set field=value)"
+    if isinstance(e, (RuntimeError, ImportError)):
+        return EXIT_FAILED, _clip(e, 1000)
+    return EXIT_FAILED, (f"internal error {type(e).__name__}: {_clip(e, 300)} (please report it; "
+                         "SUPERNETBENCH_DEBUG=1 shows the traceback)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     t0 = time.time()
     try:
         rc = args.func(args)
-    except (ValueError, FileNotFoundError, RuntimeError, KeyError, PermissionError, ImportError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - every failure ends in one line and a documented status
+        if os.environ.get("SUPERNETBENCH_DEBUG", "") not in ("", "0"):
+            raise
+        status, msg = _describe(e)
         print(f"error: {msg}", file=sys.stderr)
-        return 2
+        return status
     if not getattr(args, "json", False) and args.command in ("train", "evaluate", "score", "select", "demo", "report"):
         print(f"({time.time() - t0:.1f} s)", file=sys.stderr)
     return rc

@@ -2,11 +2,13 @@
 written here in the official on-disk formats."""
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import json
 import math
 import pickle
+import re
 import tarfile
 
 import numpy as np
@@ -279,7 +281,7 @@ def test_missing_data_names_searched_paths(iso, monkeypatch):
     empty = iso / "empty"
     empty.mkdir()
     monkeypatch.setenv("SUPERNETBENCH_DATA", str(empty))
-    monkeypatch.setattr(D, "_download", lambda ds: pytest.fail("download attempted while offline"))
+    monkeypatch.setattr(D.sources, "_download", lambda ds: pytest.fail("download attempted while offline"))
     for ds in D.DATASETS:
         with pytest.raises(D.DataNotFoundError) as ei:
             D.load_search_data(D.DataConfig(ds))
@@ -342,6 +344,136 @@ def test_corrupt_packs_rejected(iso):
     assert not (iso / "cache" / "decoded").exists()  # nothing decoded from a bad pack
     rows = D.summarise_data_sources(iso / "d")
     assert any(r["item"] == "cifar10" and "CORRUPT" in r["detail"] for r in rows)
+
+
+class _Reduce:
+    def __init__(self, fn, args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
+
+
+class _Payload:
+    """Unpickling this creates a marker file: the proof that a load ran code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("dataset, name", [("cifar10", "data_batch_1"), ("imagenet16-120", "val_data")])
+def test_batch_files_cannot_run_code(iso, monkeypatch, dataset, name):
+    """A pickle payload planted in a batch file under $SUPERNETBENCH_DATA is refused, not run."""
+    if dataset == "cifar10":
+        d = iso / "d" / "cifar-10-batches-py"
+        write_cifar10_batches(d)
+    else:
+        d = D.write_imagenet16_standin(iso / "d" / "ImageNet16", n_train_per_batch=4, n_val=4)
+    marker = iso / "PWNED"
+    with open(d / name, "wb") as f:
+        pickle.dump({b"data": _Payload(marker), b"labels": [1]}, f, protocol=2)
+    monkeypatch.setenv("SUPERNETBENCH_DATA", str(iso / "d"))
+    with pytest.raises(D.DataIntegrityError, match=f"{name} is not a valid dataset batch file .*refused to load") as ei:
+        D.load_search_data(D.DataConfig(dataset))
+    assert not marker.exists() and "\n" not in str(ei.value)
+
+
+@pytest.mark.parametrize("protocol, numpy_module", [
+    (0, "numpy.core"), (2, "numpy.core"), (0, "numpy._core"), (2, "numpy._core"),  # re-spelt GLOBAL lines
+    (4, None), (5, None),  # framed protocols: as this numpy writes them
+])
+def test_batch_unpickler_reads_numpy_1_and_2_pickles(tmp_path, protocol, numpy_module):
+    """The allow-list covers what the official files hold, under numpy 1.x and 2.x module names."""
+    from supernetbench.harness.data.common import _unpickle
+
+    entry = {b"data": np.arange(6, dtype=np.uint8).reshape(2, 3), b"labels": [1, np.int64(2)],
+             b"mean": np.ones(3, dtype=np.float32), b"filenames": [b"a.png", "b.png"]}
+    blob = pickle.dumps(entry, protocol=protocol)
+    if numpy_module is not None:  # the module as the numpy 1.x (official files) or 2.x writer names it
+        blob = re.sub(rb"cnumpy\.(_?core)\.", b"c" + numpy_module.encode() + b".", blob)  # GLOBAL opcodes
+        assert numpy_module.encode() + b".multiarray" in blob
+    (tmp_path / "b").write_bytes(blob)
+    got = _unpickle(tmp_path / "b")
+    np.testing.assert_array_equal(got["data"], entry[b"data"])
+    assert got["labels"] == [1, 2] and got["mean"].dtype == np.float32 and got["filenames"] == [b"a.png", "b.png"]
+
+
+@pytest.mark.parametrize("blob, msg", [
+    (b"", "not a valid dataset batch file"),
+    (pickle.dumps({b"data": 1})[:-5], "not a valid dataset batch file"),
+    (pickle.dumps([1, 2]), "expected a pickled dict"),
+    (pickle.dumps({b"x": __import__("collections").OrderedDict()}), "refused to load collections.OrderedDict"),
+    (pickle.dumps(_Reduce(codecs.encode, ("a", "zlib_codec")), protocol=2), "encoding 'zlib_codec' is not allowed"),
+])
+def test_batch_unpickler_one_line_errors(tmp_path, blob, msg):
+    from supernetbench.harness.data.common import _unpickle
+
+    (tmp_path / "batch").write_bytes(blob)
+    with pytest.raises(D.DataIntegrityError, match=msg) as ei:
+        _unpickle(tmp_path / "batch")
+    assert "batch" in str(ei.value) and "\n" not in str(ei.value)
+
+
+@pytest.fixture
+def fake_pack(iso, monkeypatch):
+    """load_cifar10_pack without the real pack: checksum accepted, a counted cheap 'decode'."""
+    from supernetbench.harness.data import cifar
+
+    calls = []
+
+    def decode(path, part, progress=None, verify=True):
+        calls.append(part)
+        n = 5 if part == "train" else 2
+        return np.full((n, 3, 32, 32), 7, dtype=np.uint8), np.arange(n, dtype=np.int64)
+
+    monkeypatch.setattr(cifar, "_verify_sha256", lambda path, sha: sha)
+    monkeypatch.setattr(cifar, "decode_cifar10_pack", decode)
+    return cifar._cifar10_pack_cache_path(D.PACKS["cifar10"][1]), calls
+
+
+@pytest.mark.parametrize("damage", ["black-one-label", "truncated", "no-checksum"])
+def test_decoded_cache_is_verified(fake_pack, capsys, damage):
+    """An altered decoded-data cache (black images, one label) or a truncated one (BadZipFile) is
+    reported in one line, deleted and decoded again; the rebuilt entry is used by the next run."""
+    from supernetbench.harness.data.cifar import load_cifar10_pack
+
+    cpath, calls = fake_pack
+    first = load_cifar10_pack("pack.npz")
+    assert calls == ["train", "test"] and cpath.is_file()
+    assert load_cifar10_pack("pack.npz")["x_train"][0, 0, 0, 0] == 7 and len(calls) == 2  # a verified hit
+    if damage == "black-one-label":
+        with np.load(cpath) as z:
+            arrays = {k: z[k] for k in z.files}
+        arrays.update(x_train=np.zeros_like(arrays["x_train"]), y_train=np.zeros_like(arrays["y_train"]))
+        np.savez(cpath, **arrays)
+    elif damage == "truncated":
+        cpath.write_bytes(cpath.read_bytes()[:-100])
+    else:
+        np.savez(cpath, **first)
+    capsys.readouterr()
+    again = load_cifar10_pack("pack.npz")
+    assert len(calls) == 4  # decoded again, not trusted
+    np.testing.assert_array_equal(again["x_train"], first["x_train"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(cpath) in err[0] and "deleted, recomputing" in err[0]
+    load_cifar10_pack("pack.npz")
+    assert len(calls) == 4 and capsys.readouterr().err == ""  # the rebuilt entry is whole
+
+
+def test_unwritable_decoded_cache_still_returns_the_data(fake_pack, monkeypatch, capsys):
+    """A read-only cache (after the decode) costs a warning, never the decoded images."""
+    from supernetbench.harness import store
+    from supernetbench.harness.data.cifar import load_cifar10_pack
+
+    cpath, calls = fake_pack
+    monkeypatch.setattr(store.os, "open", lambda *a, **k: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
+    assert load_cifar10_pack("pack.npz")["x_train"].shape == (5, 3, 32, 32)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write cache entry" in err[0] and "Permission denied" in err[0]
+    assert not cpath.exists()
 
 
 @needs_shared

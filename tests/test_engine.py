@@ -15,8 +15,11 @@ import torch
 
 from supernetbench.algorithms import ALGORITHMS
 from supernetbench.harness.benchmark import BenchmarkTableError, load_ground_truth
-from supernetbench.harness.engine import RunSpec, SearchRun, build_supernet, cached_search_data, train_supernet
+from supernetbench.harness.engine import (
+    CHECKPOINT_KEYS, RunSpec, SearchRun, build_supernet, cached_search_data, train_supernet,
+)
 from supernetbench.harness.profiles import get_profile
+from supernetbench.harness.store import CorruptFileError
 from supernetbench.harness.supernet import SupernetConfig
 
 SMOKE = get_profile("smoke")
@@ -115,3 +118,90 @@ def test_resume_equals_uninterrupted(algo, tmp_path):
     for ea, eb in zip(full.log, resumed.log):
         assert ea["train_loss"] == pytest.approx(eb["train_loss"], abs=1e-6)
         assert ea["genotype"] == eb["genotype"]
+
+
+# ------------------------------------------------------------------------------ damaged run files
+class _Payload:
+    """Unpickling this creates a marker file: the proof that a load ran code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory):
+    """An unfinished rsps run (killed after its first epoch), copied fresh for each test."""
+    root = tmp_path_factory.mktemp("interrupted")
+    with pytest.raises(KeyboardInterrupt):
+        _train("rsps", root, epochs=2, stop_after_epoch=0)
+    (run_dir,) = root.iterdir()
+    return run_dir
+
+
+@pytest.mark.parametrize("content, msg", [
+    ("payload", r"checkpoint.pt is not a readable checkpoint .*could run code"),
+    ({}, r"checkpoint.pt lacks epoch, net"),
+    ({"net": {}}, r"checkpoint.pt lacks epoch, opt"),
+    (b"\x00" * 10, r"checkpoint.pt is not a readable checkpoint"),
+    ("wrong-shapes", r"checkpoint.pt does not fit this run"),
+])
+def test_damaged_checkpoint_is_never_executed_and_named(interrupted, tmp_path, content, msg):
+    """A planted pickle in checkpoint.pt does not run (weights_only load); a `{}` checkpoint or one of
+    another run's shapes is one error naming the file and the fix (it was `error: net`)."""
+    import shutil
+
+    root = tmp_path / "runs"
+    shutil.copytree(interrupted, root / interrupted.name)
+    ckpt = root / interrupted.name / "checkpoint.pt"
+    marker = tmp_path / "PWNED"
+    if content == "payload":
+        torch.save({"epoch": 0, "net": _Payload(marker)}, ckpt)
+    elif content == "wrong-shapes":
+        ck = torch.load(ckpt, weights_only=True)
+        ck["net"] = {k: torch.zeros(1) for k in ck["net"]}
+        torch.save(ck, ckpt)
+    elif isinstance(content, bytes):
+        ckpt.write_bytes(content)
+    else:
+        torch.save(content, ckpt)
+    with pytest.raises(CorruptFileError, match=msg) as info:
+        _train("rsps", root, epochs=2)
+    assert not marker.exists()
+    assert "delete it to restart the run" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name, damage", [
+    ("arch.json", b"{garbage"),
+    ("arch.json", b"[]"),
+    ("archprob.npy", "truncate"),
+    ("archprob.npy", "uniform-short"),
+    ("config.json", b"\xff"),
+    ("log.jsonl", b"{\n"),
+    ("supernet.pt", "payload"),
+])
+def test_damaged_finished_run_names_the_file(tmp_path, name, damage):
+    run = _train("untrained", tmp_path, epochs=1)
+    path = run.path / name
+    marker = tmp_path / "PWNED"
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:200])
+    elif damage == "uniform-short":
+        np.save(path, np.full(100, 0.01))
+    elif damage == "payload":
+        torch.save({"w": _Payload(marker)}, path)
+    else:
+        path.write_bytes(damage)
+    with pytest.raises(CorruptFileError) as info:
+        SearchRun.load(run.path).load_supernet()
+    msg = str(info.value)
+    assert name in msg and str(run.path) in msg and "delete the run directory" in msg and "\n" not in msg
+    assert not marker.exists()
+
+
+def test_checkpoint_loads_weights_only(tmp_path, interrupted):
+    """What resume needs is tensors and plain containers: it loads with weights_only=True."""
+    ck = torch.load(interrupted / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert set(ck) == set(CHECKPOINT_KEYS)

@@ -29,7 +29,7 @@ from supernetbench.harness.ops import ReLUConvBN
 from supernetbench.harness.profiles import BN_MODES
 from supernetbench.harness.scoring import ScoreConfig, ScoringData, make_scoring_data, score_archs, score_space
 from supernetbench.harness.space import NB201Space
-from supernetbench.harness.store import atomic_save_npy
+from supernetbench.harness.store import load_cached_arrays, save_cached_arrays
 from supernetbench.harness.supernet import NB201Supernet, SupernetConfig
 
 SPACE = NB201Space()
@@ -342,8 +342,8 @@ def test_resume_scores_only_missing_classes(net, sd, subset, tmp_path, count_cal
     prefilled = np.full(len(reps), np.nan)
     done = np.random.default_rng(0).random(len(reps)) < 0.6
     prefilled[done] = -1.0 - np.arange(done.sum())  # sentinels: must be used, not recomputed
-    partial = tmp_path / "scores.partial.npy"
-    atomic_save_npy(partial, prefilled)
+    partial = tmp_path / "scores.partial.npz"
+    save_cached_arrays(partial, scores=prefilled)
 
     count_calls.clear()
     out = score_space(net, subset, sd, cfg, progress=False, partial_path=partial, save_every=5)
@@ -351,7 +351,7 @@ def test_resume_scores_only_missing_classes(net, sd, subset, tmp_path, count_cal
     assert set(count_calls) == {_tuple(r) for r in reps[~done]}
     want = np.where(done, prefilled, rep_scores)[labels]
     np.testing.assert_array_equal(out, want)
-    saved = np.load(partial)  # saved after every block of 5 new classes and the last: sentinels kept
+    saved = load_cached_arrays(partial)["scores"]  # saved after every block of 5 new classes and the last
     np.testing.assert_array_equal(saved[done], prefilled[done])
     np.testing.assert_array_equal(saved, np.where(done, prefilled, rep_scores))
 
@@ -362,15 +362,20 @@ def test_resume_scores_only_missing_classes(net, sd, subset, tmp_path, count_cal
         pytest.param("wrong-shape", id="wrong-shape"),
         pytest.param(b"not an npy file", id="garbage"),
         pytest.param(b"", id="empty"),
+        pytest.param("tampered", id="tampered"),
     ],
 )
 def test_unusable_partial_file_is_ignored(net, sd, subset, tmp_path, count_calls, content):
-    partial = tmp_path / "scores.partial.npy"
+    """An unreadable, mis-shaped or altered partial file (e.g. rewritten as 100 - scores without
+    its checksum) is never used: every class is scored again."""
+    partial = tmp_path / "scores.partial.npz"
+    _, reps = SPACE.functional_classes(subset[:40], True)
     if content == "wrong-shape":
-        atomic_save_npy(partial, np.zeros(3))
+        save_cached_arrays(partial, scores=np.zeros(3))
+    elif content == "tampered":
+        np.savez(partial, scores=np.full(len(reps), 50.0), __sha256__=np.array("0" * 64))
     else:
         partial.write_bytes(content)
-    _, reps = SPACE.functional_classes(subset[:40], True)
     out = score_space(net, subset[:40], sd, _cfg("batch"), progress=False, partial_path=partial)
     assert len(count_calls) == len(reps)
     np.testing.assert_array_equal(out, score_archs(net, subset[:40], sd, _cfg("batch")))
@@ -437,7 +442,7 @@ def test_unknown_engine_lists_choices(net, sd, subset):
 def test_worker_processes_give_the_serial_scores(net, sd, subset, tmp_path):
     cfg = _cfg("batch")
     serial = score_space(net, subset, sd, cfg, progress=False)
-    partial = tmp_path / "p.npy"
+    partial = tmp_path / "p.npz"
     pooled = score_space(net, subset, sd, cfg, progress=False, workers=2, save_every=40, partial_path=partial)
     np.testing.assert_array_equal(pooled, serial)
-    assert not np.isnan(np.load(partial)).any()
+    assert not np.isnan(load_cached_arrays(partial)["scores"]).any()

@@ -6,8 +6,10 @@ versions), and a call counter on the ``compute`` callback of :func:`cached_npy`.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -19,9 +21,11 @@ from supernetbench.harness.store import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    CorruptFileError,
     cached_npy,
     content_hash,
     file_sha256,
+    load_cached_arrays,
 )
 
 
@@ -166,7 +170,7 @@ def test_cached_npy_computes_once(cache):
     np.testing.assert_array_equal(cached_npy("k1", compute), value)
     np.testing.assert_array_equal(cached_npy("k1", compute), value)
     assert len(calls) == 1
-    assert _listing(cache / "arrays") == ["k1.npy"]
+    assert _listing(cache / "arrays") == ["k1.npz"]
     cached_npy("k1", compute, subdir="other")  # a different subdir is a different entry
     assert len(calls) == 2
 
@@ -178,15 +182,124 @@ def test_cached_npy_computes_once(cache):
         pytest.param(lambda b: b[: len(b) - 8], id="truncated-data"),
         pytest.param(lambda b: b[:20], id="truncated-header"),
         pytest.param(lambda b: b"", id="empty"),
+        pytest.param("tampered", id="tampered"),  # rewritten as 100 - value, old checksum kept
+        pytest.param("unchecked", id="no-checksum"),  # a plain npz (e.g. an older version's entry)
     ],
 )
-def test_cached_npy_recomputes_corrupt_entry(cache, corrupt):
+def test_cached_npy_recomputes_corrupt_entry(cache, corrupt, capsys):
     value = np.arange(10.0)
     compute, calls = _counted(value)
     cached_npy("k2", compute)
-    path = cache / "arrays" / "k2.npy"
-    path.write_bytes(corrupt(path.read_bytes()))
+    path = cache / "arrays" / "k2.npz"
+    if corrupt == "tampered":
+        with np.load(path) as z:
+            np.savez(path, value=100 - z["value"], __sha256__=z["__sha256__"])
+    elif corrupt == "unchecked":
+        np.savez(path, value=100 - value)
+    else:
+        path.write_bytes(corrupt(path.read_bytes()))
     np.testing.assert_array_equal(cached_npy("k2", compute), value)
     assert len(calls) == 2
-    np.testing.assert_array_equal(np.load(path), value)  # the entry is whole again
-    assert _listing(path.parent) == ["k2.npy"]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: cache entry") and str(path) in err[0]
+    np.testing.assert_array_equal(load_cached_arrays(path)["value"], value)  # the entry is whole again
+    assert _listing(path.parent) == ["k2.npz"]
+
+
+def test_unwritable_cache_warns_once_and_continues(cache, monkeypatch, capsys):
+    """A read-only or full cache never fails the run that computed the entry (one warning)."""
+    def no_space(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store.os, "fsync", no_space)
+    compute, calls = _counted(np.arange(3.0))
+    for _ in range(2):
+        np.testing.assert_array_equal(cached_npy("k3", compute), np.arange(3.0))
+    assert len(calls) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write cache entry" in err[0] and "No space left" in err[0]
+
+
+@pytest.mark.parametrize("dtype", ["<f8", ">f8", "<i8", "|u1", "<M8[s]", "<U3"])
+def test_arrays_sha256_sees_names_dtypes_shapes_and_bytes(dtype):
+    a = np.zeros(6, dtype=dtype)
+    base = store.arrays_sha256({"a": a})
+    assert base == store.arrays_sha256({"a": a.copy()})
+    assert base != store.arrays_sha256({"b": a})
+    assert base != store.arrays_sha256({"a": a.reshape(2, 3)})
+    assert base != store.arrays_sha256({"a": a.view(f"|V{a.itemsize}")})
+    b = a.copy()
+    b.view(np.uint8)[0] ^= 1
+    assert base != store.arrays_sha256({"a": b})
+
+
+# ------------------------------------------------------------------------------- modes and errors
+def test_written_files_follow_the_umask(tmp_path):
+    """Files in a shared runs directory stay readable to colleagues (not mkstemp's 0600)."""
+    old = os.umask(0o022)
+    try:
+        for write in (lambda p: atomic_write_bytes(p, b"x"), lambda p: atomic_save_npy(p, np.arange(2)),
+                      lambda p: atomic_torch_save(p, {"w": 1}), lambda p: store.save_cached_arrays(p, a=np.ones(1))):
+            target = tmp_path / f"f{len(_listing(tmp_path))}"
+            write(target)
+            assert stat.S_IMODE(target.stat().st_mode) == 0o644, target
+        os.umask(0o077)
+        atomic_write_bytes(tmp_path / "private", b"x")
+        assert stat.S_IMODE((tmp_path / "private").stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_failed_write_names_the_target(tmp_path, monkeypatch):
+    monkeypatch.setattr(store.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
+    with pytest.raises(OSError) as info:
+        atomic_write_bytes(tmp_path / "ckpt.pt", b"x")
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(tmp_path / "ckpt.pt")
+    assert _listing(tmp_path) == []
+
+
+class _Payload:
+    """Unpickling this creates a marker file: the proof that a load ran code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_load_weights_refuses_pickled_code(tmp_path):
+    import torch
+
+    marker = tmp_path / "PWNED"
+    torch.save({"net": _Payload(marker)}, tmp_path / "checkpoint.pt")
+    with pytest.raises(CorruptFileError, match="checkpoint.pt is not a readable checkpoint.*could run code") as info:
+        store.load_weights(tmp_path / "checkpoint.pt")
+    assert not marker.exists() and "\n" not in str(info.value)
+    torch.save({}, tmp_path / "empty.pt")
+    with pytest.raises(CorruptFileError, match="empty.pt lacks net"):
+        store.load_weights(tmp_path / "empty.pt", ["net"])
+
+
+@pytest.mark.parametrize("content, reader, msg", [
+    (b"{not json", store.read_json, "is not valid JSON"),
+    (b"\xff\xfe", store.read_json, "is not valid JSON"),
+    (b"\x93NUMPY\x01\x00v\x00{'descr': '<f8', 'fortran_order': False, 'shape': (100,), }", store.read_npy,
+     "is not a readable .npy array"),
+    (b"", store.read_npy, "is not a readable .npy array"),
+])
+def test_readers_name_the_file(tmp_path, content, reader, msg):
+    path = tmp_path / "thing"
+    path.write_bytes(content)
+    with pytest.raises(CorruptFileError, match=msg) as info:
+        reader(path)
+    assert str(path) in str(info.value)
+
+
+def test_read_npy_rejects_npz_and_pickles(tmp_path):
+    np.savez(tmp_path / "a.npz", x=np.ones(2))
+    with pytest.raises(CorruptFileError, match="an .npz archive"):
+        store.read_npy(tmp_path / "a.npz")
+    np.save(tmp_path / "o.npy", np.array([None, 1], dtype=object), allow_pickle=True)
+    with pytest.raises(CorruptFileError, match="o.npy is not a readable .npy array"):
+        store.read_npy(tmp_path / "o.npy")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import urllib.request
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -113,10 +114,12 @@ def _load(path: Path, verify: bool) -> GroundTruth:
             _fetch(path)
         except OSError as e:
             raise BenchmarkTableError(f"NB201 table not found at {path} and download failed ({e}). {fix}") from None
+    if not path.is_file():
+        raise BenchmarkTableError(f"NB201 table {path} is a directory or special file, not the CSV table. {fix}")
     if verify:
         digest = file_sha256(path)
         sidecar = path.with_name(path.name + ".sha256")
-        expected = sidecar.read_text().split()[0] if sidecar.exists() else SHA256
+        expected = _read_sidecar(sidecar) if sidecar.exists() else SHA256
         if digest != expected:
             raise BenchmarkTableError(
                 f"NB201 table {path} is truncated or altered: sha256 {digest[:12]}… != expected {expected[:12]}…"
@@ -148,6 +151,16 @@ def _load(path: Path, verify: bool) -> GroundTruth:
         unique_strings=tuple(r["UniqueString"] for r in rows),
         _acc=acc,
     )
+
+
+def _read_sidecar(sidecar: Path) -> str:
+    """The sha256 recorded in a ``<table>.sha256`` sidecar (``sha256sum`` format)."""
+    words = sidecar.read_text(encoding="utf-8", errors="replace").split()
+    if not words or not re.fullmatch(r"[0-9a-f]{64}", words[0]):
+        raise BenchmarkTableError(
+            f"checksum sidecar {sidecar} is empty or not a sha256sum line; rewrite it with `sha256sum` "
+            "(or `supernetbench nb201-convert`), or delete it to check the table against the official checksum")
+    return words[0]
 
 
 NATS_NAMES = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16-120": "ImageNet16-120"}

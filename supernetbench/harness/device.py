@@ -17,7 +17,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda requested but no CUDA device is available; use --device auto or cpu")
+        raise ValueError("--device cuda requested but no CUDA device is available; use --device auto or cpu")
     if name not in ("cpu",) and not name.startswith("cuda"):
         raise ValueError(f"unknown device {name!r}; valid choices: auto, cpu, cuda, cuda:N")
     return torch.device(name)

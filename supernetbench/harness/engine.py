@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .benchmark import load_ground_truth
+from .benchmark import NUM_ARCHS, load_ground_truth
 from .device import resolve_device
 from .locks import claim
 from .progress import is_terminal, progress_bar
@@ -34,9 +34,12 @@ from .data import Augment, BatchStream, DataConfig, SearchData, load_search_data
 from .profiles import Profile, get_profile, profile_from_dict
 from .space import NB201Space
 from .store import atomic_torch_save, atomic_write_json, atomic_write_text, atomic_save_npy, content_hash
+from .store import CorruptFileError, load_weights, one_line, read_json, read_npy
 from .supernet import NB201Supernet, SupernetConfig
 
 CODE_VERSION = "0.1.0"
+#: what ``checkpoint.pt`` must hold to resume (tensors and plain containers only: weights_only loads)
+CHECKPOINT_KEYS = ("epoch", "net", "opt", "sched", "method", "train_stream", "valid_stream", "torch_rng", "log")
 
 
 @dataclass(frozen=True)
@@ -140,11 +143,10 @@ class SearchRun:
         p = self.profile
         net = build_supernet(SupernetConfig(C=p.C, N=p.N, num_classes=self.config["num_classes"]), p.torch_dtype)
         try:
-            state = torch.load(self.path / "supernet.pt", map_location="cpu", weights_only=True)
-            net.load_state_dict(state)
-        except (OSError, RuntimeError, KeyError, EOFError) as e:
-            raise RuntimeError(
-                f"supernet checkpoint {self.path / 'supernet.pt'} is missing or corrupt ({e}); "
+            net.load_state_dict(load_weights(self.path / "supernet.pt"))
+        except (OSError, RuntimeError, ValueError) as e:
+            raise CorruptFileError(
+                f"supernet checkpoint {self.path / 'supernet.pt'} is missing or corrupt ({one_line(e)}); "
                 "delete the run directory and train again"
             ) from None
         return net.to(device)
@@ -154,12 +156,23 @@ class SearchRun:
         path = Path(path)
         if not (path / "DONE").exists():
             raise FileNotFoundError(f"{path} is not a finished Stage-1 run (no DONE marker); run `supernetbench train` first")
-        config = json.loads((path / "config.json").read_text())
-        arch = json.loads((path / "arch.json").read_text())
-        ep = {k: np.asarray(v) for k, v in arch["edge_probs"].items()} if arch["edge_probs"] else None
-        archprob = np.load(path / "archprob.npy", allow_pickle=False)
-        log = [json.loads(line) for line in (path / "log.jsonl").read_text().splitlines() if line.strip()]
-        return cls(path, config, ep, archprob, frozenset(arch["provides"]), log)
+        name = "config.json"
+        try:  # every file named in the error, with the fix; a damaged finished run is never half-used
+            config = read_json(path / name)
+            name = "arch.json"
+            arch = read_json(path / name)
+            ep = {k: np.asarray(v, dtype=np.float64) for k, v in arch["edge_probs"].items()} if arch["edge_probs"] else None
+            provides = frozenset(arch["provides"])
+            name = "archprob.npy"
+            archprob = read_npy(path / name)
+            if archprob.shape != (NUM_ARCHS,) or not np.all(archprob >= 0) or abs(archprob.sum() - 1) > 1e-6:
+                raise ValueError(f"expected {NUM_ARCHS} probabilities summing to 1, got {archprob.dtype} {archprob.shape}")
+            name = "log.jsonl"
+            log = [json.loads(line) for line in (path / name).read_text().splitlines() if line.strip()]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise CorruptFileError(f"finished run {path} is damaged: {name}: {one_line(e)}; "
+                                   "delete the run directory and train again") from None
+        return cls(path, config, ep, archprob, provides, log)
 
 
 def _epoch_eval(method, net: nn.Module, data: SearchData, batch_size: int, dtype: torch.dtype) -> float:
@@ -254,18 +267,21 @@ def _train(spec: RunSpec, cls, method_cfg, run_dir: Path, device, progress: bool
     ckpt_path = run_dir / "checkpoint.pt"
     start, log = 0, []
     if ckpt_path.exists():
-        try:
-            ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        except Exception as e:  # noqa: BLE001 - any unreadable checkpoint gets the same advice
-            raise RuntimeError(f"checkpoint {ckpt_path} is corrupt ({e}); delete it to restart the run") from None
-        net.load_state_dict(ck["net"])
-        opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
-        method.load_state_dict(ck["method"])
-        train_stream.load_state_dict(ck["train_stream"])
-        valid_stream.load_state_dict(ck["valid_stream"])
-        torch.set_rng_state(ck["torch_rng"])
-        start, log = ck["epoch"] + 1, ck["log"]
+        try:  # weights_only: tensors and plain containers, so a planted pickle cannot run code
+            ck = load_weights(ckpt_path, CHECKPOINT_KEYS)
+            net.load_state_dict(ck["net"])
+            opt.load_state_dict(ck["opt"])
+            sched.load_state_dict(ck["sched"])
+            method.load_state_dict(ck["method"])
+            train_stream.load_state_dict(ck["train_stream"])
+            valid_stream.load_state_dict(ck["valid_stream"])
+            torch.set_rng_state(ck["torch_rng"])
+            start, log = int(ck["epoch"]) + 1, list(ck["log"])
+        except CorruptFileError as e:
+            raise CorruptFileError(f"cannot resume: {e}; delete it to restart the run") from None
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError, RuntimeError) as e:
+            raise CorruptFileError(f"cannot resume: {ckpt_path} does not fit this run ({one_line(e)}); "
+                                   "delete it to restart the run") from None
 
     epochs = p.epochs if cls.trains_weights else 0
     for epoch in range(start, epochs):

@@ -50,6 +50,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
+from .checks import check_network_shape
 from .data import IMAGE_SIZE, NUM_CLASSES
 from .ops import ReLUConvBN, ResNetBasicBlock, layer_plan, make_op, stem
 from .space import Arch, NB201Space
@@ -142,6 +143,7 @@ class NB201Network(nn.Module):
     ):
         super().__init__()
         self.arch: Arch = _as_arch(arch)
+        check_network_shape(C, N)  # before any allocation: --C 100000 would ask for hundreds of GB
         if conv_bias is None:
             conv_bias = not affine
         self.C, self.N, self.num_classes = int(C), int(N), int(num_classes)

@@ -38,6 +38,7 @@ class Evaluation:
     metrics: dict[str, Any]
     selections: dict[str, Any] = field(default_factory=dict)
     score_config: ScoreConfig | None = None
+    skipped: dict[str, str] = field(default_factory=dict)  # selector -> why it does not apply
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -52,6 +53,7 @@ class Evaluation:
             "final_valid_acc": self.run.log[-1]["valid_acc"] if self.run.log else None,
             "metrics": self.metrics,
             "selections": {k: asdict(v) for k, v in self.selections.items()},
+            "skipped_selectors": dict(self.skipped),
         }
 
 
@@ -66,10 +68,25 @@ def evaluate(
     skip_incompatible: bool = True,
     workers: int | None = None,
 ) -> Evaluation:
-    """Train (or reuse) the run, score all archs (``workers`` CPU processes, None = all cores),
-    compute Stage-1 metrics, run the selectors."""
+    """Train (or reuse) the run, score all archs, compute Stage-1 metrics, run the selectors.
+    ``workers``: CPU processes for scoring (None = all cores).
+
+    Selector names and their compatibility with ``spec.algo`` are checked before any work: an
+    incompatible pair raises :class:`~supernetbench.selectors.IncompatiblePair` unless
+    ``skip_incompatible``, which records the reason in ``Evaluation.skipped`` instead.
+    """
+    from ..algorithms import ALGORITHMS
     from ..selectors import SELECTORS, IncompatiblePair, SelectionContext
 
+    chosen = {name: SELECTORS.get(name) for name in selectors}
+    skipped = {}
+    for name, cls in chosen.items():
+        try:
+            cls.check_compatible(ALGORITHMS.get(spec.algo).provides, spec.algo)
+        except IncompatiblePair as e:
+            if not skip_incompatible:
+                raise
+            skipped[name] = str(e)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     gt = gt or load_ground_truth()
     run = train_supernet(spec, runs_root=runs_root, device=dev, progress=progress)
@@ -77,14 +94,10 @@ def evaluate(
     cfg = ScoreConfig.from_profile(spec.profile)
     scores = cached_score_space(run, gt, data, cfg, dev, progress=progress, workers=workers)
     test_acc = gt.test_acc(spec.dataset)
-    ev = Evaluation(run, scores, stage1_metrics(test_acc, scores, run.archprob), score_config=cfg)
+    ev = Evaluation(run, scores, stage1_metrics(test_acc, scores, run.archprob), score_config=cfg, skipped=skipped)
     ctx = SelectionContext(run=run, gt=gt, score=lambda idx: scores[np.asarray(idx)])
-    for name in selectors:
-        cls = SELECTORS.get(name)
-        try:
+    for name, cls in chosen.items():
+        if name not in skipped:
             selector = cls(cls.config_from_profile(spec.profile))
             ev.selections[name] = selector(ctx, np.random.default_rng(spec.seed))
-        except IncompatiblePair:
-            if not skip_incompatible:
-                raise
     return ev

@@ -9,11 +9,16 @@ statistics BN for scoring (P1), DARTS- beta = 1 throughout (P3), augmented scori
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .checks import C_RANGE, N_RANGE, check_choice, check_float, check_int
+
 BN_MODES = ("batch", "running", "recalibrate")
 DTYPES = ("float32", "float64")
+SPLITS = ("protocol", "nb201")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,14 +53,18 @@ class Profile:
     # the papers' code behaviours (protocol §11)
     reference: bool = False
 
-    def __post_init__(self) -> None:
-        if self.bn_mode not in BN_MODES:
-            raise ValueError(f"bn_mode must be one of {', '.join(BN_MODES)}, got {self.bn_mode!r}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        for f in ("C", "N", "epochs", "batch_size", "score_images", "score_batch_size", "num_samples"):
-            if getattr(self, f) < (0 if f == "epochs" else 1):
-                raise ValueError(f"profile field {f} must be positive, got {getattr(self, f)}")
+    def __post_init__(self) -> None:  # every field checked here, so a bad value fails before any work
+        if not (isinstance(self.name, str) and re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", self.name)):
+            raise ValueError(f"profile field name must be 1-40 letters, digits, '_', '.' or '-', got {self.name!r:.60}")
+        for f, choices in (("bn_mode", BN_MODES), ("dtype", DTYPES), ("split", SPLITS)):
+            check_choice(f, getattr(self, f), choices)
+        for f, (lo, hi) in _INT_RANGES.items():
+            if getattr(self, f) is not None or f not in ("train_size", "valid_size"):
+                check_int(f"profile field {f}", getattr(self, f), lo, hi)
+        for f in ("lr", "lr_min", "momentum", "weight_decay", "grad_clip"):
+            check_float(f"profile field {f}", getattr(self, f), 0.0, 1.0 if f == "momentum" else None)
+        if not isinstance(self.score_augment, bool) or not isinstance(self.reference, bool):
+            raise ValueError("profile fields score_augment and reference must be True or False")
 
     def replace(self, **changes: Any) -> "Profile":
         return dataclasses.replace(self, **changes)
@@ -81,6 +90,10 @@ STAGE1_FIELDS = ("name", "C", "N", "epochs", "batch_size", "lr", "lr_min", "mome
                  "grad_clip", "split", "train_size", "valid_size", "reference", "dtype")
 #: ... and those that only change scoring or Stage 2. Every field is in exactly one (tested).
 LATER_FIELDS = ("score_images", "score_batch_size", "bn_mode", "recalib_batches", "score_augment", "num_samples")
+
+_INT_RANGES = {"C": C_RANGE, "N": N_RANGE, "epochs": (0, None), "batch_size": (1, None), "train_size": (1, None),
+               "valid_size": (1, None), "score_images": (1, None), "score_batch_size": (1, None),
+               "recalib_batches": (1, None), "num_samples": (1, None)}
 
 PAPER = Profile(name="paper")
 REFERENCE = PAPER.replace(name="reference", reference=True, bn_mode="running", score_augment=True)
@@ -124,27 +137,49 @@ def parse_overrides(items: list[str] | None, types_from: type | None = None) -> 
             raise ValueError(f"override {item!r} must look like key=value")
         k, v = item.split("=", 1)
         k = k.strip().replace("-", "_")
-        out[k] = _coerce(v.strip(), fields[k].type if k in fields else None)
+        try:
+            out[k] = _coerce(v.strip(), fields[k].type if k in fields else None)
+        except ValueError as e:
+            raise ValueError(f"invalid value {v.strip()!r:.60} for {k}: {e}") from None
     return out
 
 
+BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+_NUMBER = {int: re.compile(r"[+-]?[0-9]+"), float: re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")}
+
+
+def _number(v: str, cast: type) -> Any:
+    """ASCII digits only (``int('１')`` would take a fullwidth digit); floats finite (no nan/inf)."""
+    if not _NUMBER[cast].fullmatch(v) or (cast is float and not math.isfinite(float(v))):
+        raise ValueError("expected an integer" if cast is int else "expected a finite number")
+    return cast(v)
+
+
 def _coerce(v: str, typ: Any) -> Any:
+    """``v`` typed like the field annotation ``typ`` (None: int, float or str, whichever fits)."""
     t = str(typ)
     if v.lower() in ("none", "null"):
-        return None
+        if typ is None or "None" in t:
+            return None
+        raise ValueError("None is not allowed here")
     if "bool" in t:
-        return v.lower() in ("1", "true", "yes", "on")
+        if v.lower() not in BOOL_WORDS:
+            raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
+        return BOOL_WORDS[v.lower()]
     if "tuple" in t:
-        return tuple(float(x) for x in v.strip("()").split(","))
+        items = tuple(_number(x.strip(), float) for x in v.strip("()").split(","))
+        if "..." not in t and len(items) != t.count(",") + 1:
+            raise ValueError(f"expected {t.count(',') + 1} comma-separated numbers")
+        return items
     if "int" in t and "float" not in t:
-        return int(v)
+        return _number(v, int)
     if "float" in t:
-        return float(v)
+        return _number(v, float)
     if "str" in t:
         return v
     for cast in (int, float):
         try:
-            return cast(v)
+            return _number(v, cast)
         except ValueError:
             pass
     return v

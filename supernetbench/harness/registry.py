@@ -49,7 +49,7 @@ class Registry(Generic[T]):
             return self._items[name]
         except KeyError:
             raise UnknownNameError(
-                f"unknown {self.kind} {name!r}; valid choices: {', '.join(self.names())}"
+                f"unknown {self.kind} {name!r:.80}; valid choices: {', '.join(self.names())}"
             ) from None
 
     def names(self, pattern: str = "*") -> list[str]:

@@ -32,7 +32,7 @@ from .profiles import BN_MODES, Profile
 from .space import NB201Space
 from .locks import claim
 from .progress import progress_bar
-from .store import atomic_save_npy, cache_dir, content_hash, file_sha256
+from .store import cache_dir, content_hash, file_sha256, load_cached_arrays, save_cached_arrays
 
 #: full-space scoring engines: ``prefix`` (default, exact) and ``dedup`` (the plain per-class loop)
 ENGINES = ("prefix", "dedup")
@@ -221,13 +221,9 @@ def score_space(
     space = NB201Space()
     labels, reps = space.functional_classes(np.asarray(archs), zero_propagates=cfg.bn_mode != "running")
     rep_scores = np.full(len(reps), np.nan)
-    if partial_path is not None and partial_path.exists():
-        try:
-            prev = np.load(partial_path, allow_pickle=False)
-            if prev.shape == rep_scores.shape:
-                rep_scores = prev
-        except (ValueError, OSError, EOFError):
-            pass
+    prev = load_cached_arrays(partial_path, ["scores"]) if partial_path is not None else None
+    if prev is not None and prev["scores"].shape == rep_scores.shape:
+        rep_scores = prev["scores"]
     net = _prepared(net, cfg)
     todo = np.flatnonzero(np.isnan(rep_scores))
     todo = todo[np.lexsort(reps[todo].T[::-1])]  # lexicographic: shared prefixes are adjacent
@@ -255,7 +251,7 @@ def _store_block(rep_scores, block, block_scores, bar, partial_path) -> None:
     if bar is not None:
         bar.update(len(block))
     if partial_path is not None:
-        atomic_save_npy(partial_path, rep_scores)
+        save_cached_arrays(partial_path, scores=rep_scores)
 
 
 def _scorer(net: nn.Module, sd: ScoringData, cfg: ScoreConfig, engine: str):
@@ -298,17 +294,15 @@ def cached_score_space(run, gt, data, cfg: ScoreConfig, device: torch.device | s
     sd = make_scoring_data(data, cfg, device, run.profile.torch_dtype)
     key = content_hash(file_sha256(Path(run.path) / "supernet.pt"), sd.fingerprint(), asdict(cfg),
                        gt.archs, "score-v1")
-    path = cache_dir() / "scores" / f"{key}.npy"
+    path = cache_dir() / "scores" / f"{key}.npz"  # checksummed: an altered entry is recomputed
     path.parent.mkdir(parents=True, exist_ok=True)
     with claim(path.with_suffix(".lock"), f"the scores of {Path(run.path).name}", announce=progress):
-        if path.exists():
-            try:
-                return np.load(path, allow_pickle=False)
-            except (ValueError, OSError, EOFError):
-                path.unlink()
+        cached = load_cached_arrays(path, ["scores"])
+        if cached is not None:
+            return cached["scores"]
         net = run.load_supernet(device)
-        scores = score_space(net, gt.archs, sd, cfg, progress=progress, partial_path=path.with_suffix(".partial.npy"),
+        scores = score_space(net, gt.archs, sd, cfg, progress=progress, partial_path=path.with_suffix(".partial.npz"),
                              workers=workers or os.cpu_count() or 1)
-        atomic_save_npy(path, scores)
-        path.with_suffix(".partial.npy").unlink(missing_ok=True)
+        save_cached_arrays(path, scores=scores)
+        path.with_suffix(".partial.npz").unlink(missing_ok=True)
         return scores

@@ -32,6 +32,8 @@ from typing import ClassVar, Mapping, Sequence
 
 import numpy as np
 
+from .store import one_line
+
 Arch = tuple[int, ...]
 
 
@@ -100,32 +102,34 @@ class NB201Space(SearchSpace):
         return len(self.ops) ** len(self.edges)
 
     # ---------------------------------------------------------------- strings and codes
-    _TOKEN = re.compile(r"^([a-z_0-9]+)~(\d+)$")
+    _TOKEN = re.compile(r"([a-z_0-9]+)~([0-9]+)", re.ASCII)  # whole token, ASCII digits only
 
     def parse(self, s: str) -> Arch:
         """Parse ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` into a 6-tuple of op indices."""
         if not isinstance(s, str):
             raise ArchStringError(f"arch string must be str, got {type(s).__name__}")
+        shown = one_line(repr(s), 120)  # a 10 kB string is not echoed back in full
         nodes = s.strip().split("+")
         if len(nodes) != self.num_nodes - 1:
             raise ArchStringError(
-                f"malformed NB201 arch string {s!r}: expected 3 '+'-separated nodes like "
+                f"malformed NB201 arch string {shown}: expected 3 '+'-separated nodes like "
                 "'|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|'"
             )
         arch: list[int] = []
         for i, node in enumerate(nodes, start=1):
             if not (node.startswith("|") and node.endswith("|")):
-                raise ArchStringError(f"malformed NB201 arch string {s!r}: node {i} must be '|...|'")
+                raise ArchStringError(f"malformed NB201 arch string {shown}: node {i} must be '|...|'")
             tokens = node[1:-1].split("|")
             if len(tokens) != i:
-                raise ArchStringError(f"malformed NB201 arch string {s!r}: node {i} needs {i} inputs, got {len(tokens)}")
+                raise ArchStringError(f"malformed NB201 arch string {shown}: node {i} needs {i} inputs, got {len(tokens)}")
             for j, tok in enumerate(tokens):
-                m = self._TOKEN.match(tok)
-                if not m or int(m.group(2)) != j:
-                    raise ArchStringError(f"malformed NB201 arch string {s!r}: token {tok!r} should be 'op~{j}'")
+                m = self._TOKEN.fullmatch(tok)
+                if not m or m.group(2) != str(j):
+                    raise ArchStringError(
+                        f"malformed NB201 arch string {shown}: token {one_line(repr(tok), 40)} should be 'op~{j}'")
                 if m.group(1) not in self.ops:
                     raise ArchStringError(
-                        f"unknown op {m.group(1)!r} in arch string {s!r}; valid ops: {', '.join(self.ops)}"
+                        f"unknown op {m.group(1)!r:.40} in arch string {shown}; valid ops: {', '.join(self.ops)}"
                     )
                 arch.append(self.ops.index(m.group(1)))
         return tuple(arch)
@@ -139,7 +143,7 @@ class NB201Space(SearchSpace):
     def validate(self, arch: Sequence[int]) -> Arch:
         a = tuple(int(x) for x in arch)
         if len(a) != len(self.edges) or any(not 0 <= x < len(self.ops) for x in a):
-            raise ArchStringError(f"an NB201 arch is 6 op indices in 0..4, got {tuple(arch)!r}")
+            raise ArchStringError(f"an NB201 arch is 6 op indices in 0..4, got {one_line(repr(tuple(arch)), 80)}")
         return a
 
     def encode(self, archs: np.ndarray) -> np.ndarray:

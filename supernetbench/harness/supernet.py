@@ -21,6 +21,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
+from .checks import check_int, check_network_shape
 from .ops import ResNetBasicBlock, layer_plan, make_op, stem
 from .space import NB201Space
 
@@ -34,6 +35,10 @@ class SupernetConfig:
     num_classes: int = 10
     affine: bool = False
     track_running_stats: bool = True
+
+    def __post_init__(self) -> None:
+        check_network_shape(self.C, self.N)
+        check_int("num_classes", self.num_classes, 1)
 
 
 class SearchCell(nn.Module):
