@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..progress import progress_bar
 from ..store import cache_dir, load_cached_arrays, save_cached_arrays
 from .common import NUM_CLASSES, DataIntegrityError, DataNotFoundError, _check_labels, _md5, _rows_to_nchw, _show, _unpickle, _verify_sha256
 
@@ -90,8 +91,6 @@ def decode_cifar10_pack(
     sha256 is verified first unless ``verify=False``. ``progress``: tqdm bar (default: for ≥ 5,000 rows).
     """
     from PIL import Image
-    from tqdm import tqdm
-
     path = Path(path)
     if part not in ("train", "test"):
         raise ValueError(f"part must be 'train' or 'test', got {part!r}")
@@ -106,8 +105,8 @@ def decode_cifar10_pack(
         raise IndexError(f"pack {part} indices must lie in [0, {n}), got [{idx.min()}, {idx.max()}]")
     out = np.empty((len(idx), 32, 32, 3), dtype=np.uint8)
     show = len(idx) >= 5000 if progress is None else progress
-    with tqdm(total=len(idx), desc=f"decoding CIFAR-10 jpeg pack ({part})", unit="img",
-              disable=not show, mininterval=0.5) as bar:
+    with progress_bar(None, show, total=len(idx), desc=f"decoding CIFAR-10 jpeg pack ({part})", unit="img",
+                      mininterval=0.5) as bar:
         for k, i in enumerate(idx):
             with Image.open(io.BytesIO(jpeg[offsets[i]:offsets[i + 1]].tobytes())) as im:
                 if im.size != (32, 32):
@@ -168,8 +167,6 @@ def read_cifar100_partial(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 def _download(dataset: str) -> Path:
     """Download + md5-check + extract the official archive into ``cache_dir()/data``; returns the folder."""
-    from tqdm import tqdm
-
     url, md5, folder = _DOWNLOADS[dataset]
     dest_root = cache_dir() / "data"
     dest_root.mkdir(parents=True, exist_ok=True)
@@ -178,7 +175,8 @@ def _download(dataset: str) -> Path:
     try:
         with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=30) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {Path(url).name}") as bar:
+            with progress_bar(None, True, total=total, unit="B", unit_scale=True,
+                              desc=f"downloading {Path(url).name}") as bar:
                 while block := resp.read(1 << 20):
                     f.write(block)
                     bar.update(len(block))
