@@ -26,9 +26,9 @@ from supernetbench.harness.profiles import Profile
 from supernetbench.harness.space import NB201Space
 
 try:
-    from tests.cli_tools import error_line, run_cli
+    from tests.helpers import error_line, run_cli
 except ImportError:  # pragma: no cover - run from inside tests/
-    from cli_tools import error_line, run_cli
+    from helpers import error_line, run_cli
 
 OPS = NB201Space().ops
 TRICKY = ["１", "٢", "0\n", " ", "\t", "~", "|", "+", "00", "-1", "x" * 300, "\x00", "é", "NONE"]
