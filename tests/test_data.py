@@ -20,6 +20,11 @@ from supernetbench.harness import data as D
 from supernetbench.harness.store import shared_data_dirs
 from supernetbench.harness.augment import random_crop_flip
 
+try:
+    from tests.helpers import CodePayload
+except ImportError:  # pragma: no cover - run from inside tests/
+    from helpers import CodePayload
+
 SHARED = next((d for d in shared_data_dirs() if (d / "cifar10" / "cifar10-jpeg-pack.npz").is_file()), None)
 needs_shared = pytest.mark.skipif(SHARED is None, reason="shared data (shared/data/cifar10 pack) not found "
                                                          "above the working directory")
@@ -354,16 +359,6 @@ class _Reduce:
         return self.fn, self.args
 
 
-class _Payload:
-    """Unpickling this creates a marker file: the proof that a load ran code."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 @pytest.mark.parametrize("dataset, name", [("cifar10", "data_batch_1"), ("imagenet16-120", "val_data")])
 def test_batch_files_cannot_run_code(iso, monkeypatch, dataset, name):
     """A pickle payload planted in a batch file under $SUPERNETBENCH_DATA is refused, not run."""
@@ -374,7 +369,7 @@ def test_batch_files_cannot_run_code(iso, monkeypatch, dataset, name):
         d = D.write_imagenet16_standin(iso / "d" / "ImageNet16", n_train_per_batch=4, n_val=4)
     marker = iso / "PWNED"
     with open(d / name, "wb") as f:
-        pickle.dump({b"data": _Payload(marker), b"labels": [1]}, f, protocol=2)
+        pickle.dump({b"data": CodePayload(marker), b"labels": [1]}, f, protocol=2)
     monkeypatch.setenv("SUPERNETBENCH_DATA", str(iso / "d"))
     with pytest.raises(D.DataIntegrityError, match=f"{name} is not a valid dataset batch file .*refused to load") as ei:
         D.load_search_data(D.DataConfig(dataset))

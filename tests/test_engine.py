@@ -22,6 +22,11 @@ from supernetbench.harness.profiles import get_profile
 from supernetbench.harness.store import CorruptFileError
 from supernetbench.harness.supernet import SupernetConfig
 
+try:
+    from tests.helpers import CodePayload
+except ImportError:  # pragma: no cover - run from inside tests/
+    from helpers import CodePayload
+
 SMOKE = get_profile("smoke")
 
 
@@ -121,16 +126,6 @@ def test_resume_equals_uninterrupted(algo, tmp_path):
 
 
 # ------------------------------------------------------------------------------ damaged run files
-class _Payload:
-    """Unpickling this creates a marker file: the proof that a load ran code."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 @pytest.fixture(scope="module")
 def interrupted(tmp_path_factory):
     """An unfinished rsps run (killed after its first epoch), copied fresh for each test."""
@@ -158,7 +153,7 @@ def test_damaged_checkpoint_is_never_executed_and_named(interrupted, tmp_path, c
     ckpt = root / interrupted.name / "checkpoint.pt"
     marker = tmp_path / "PWNED"
     if content == "payload":
-        torch.save({"epoch": 0, "net": _Payload(marker)}, ckpt)
+        torch.save({"epoch": 0, "net": CodePayload(marker)}, ckpt)
     elif content == "wrong-shapes":
         ck = torch.load(ckpt, weights_only=True)
         ck["net"] = {k: torch.zeros(1) for k in ck["net"]}
@@ -191,7 +186,7 @@ def test_damaged_finished_run_names_the_file(tmp_path, name, damage):
     elif damage == "uniform-short":
         np.save(path, np.full(100, 0.01))
     elif damage == "payload":
-        torch.save({"w": _Payload(marker)}, path)
+        torch.save({"w": CodePayload(marker)}, path)
     else:
         path.write_bytes(damage)
     with pytest.raises(CorruptFileError) as info:

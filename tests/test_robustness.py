@@ -21,9 +21,9 @@ from supernetbench.harness.engine import RunSpec, cached_search_data
 from supernetbench.harness.profiles import get_profile
 
 try:
-    from tests.cli_tools import error_line, run_cli
+    from tests.helpers import CodePayload, error_line, run_cli
 except ImportError:  # pragma: no cover - run from inside tests/
-    from cli_tools import error_line, run_cli
+    from helpers import CodePayload, error_line, run_cli
 
 ARCH = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
 TINY = ["--profile", "smoke", "--set", "train_size=64", "--set", "valid_size=64",
@@ -54,16 +54,6 @@ def trainable(gt, torch_single_thread):
         pytest.skip(f"CIFAR-10 search data unavailable: {e}")
 
 
-class _Payload:
-    """Unpickling this creates a marker file: the proof that a load ran code."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 # ----------------------------------------------------------------------- code execution from files
 def test_planted_checkpoint_payload_does_not_run(trainable, tmp_path):
     """A hand-made checkpoint.pt with a pickle payload in an unfinished run dir is refused on the
@@ -74,7 +64,7 @@ def test_planted_checkpoint_payload_does_not_run(trainable, tmp_path):
     run_dir = json.loads(out)["run_dir"]
     (tmp_path / "runs" / os.path.basename(run_dir) / "DONE").unlink()  # an unfinished run again
     marker = tmp_path / "PWNED"
-    torch.save({"epoch": 0, "net": _Payload(marker)}, os.path.join(run_dir, "checkpoint.pt"))
+    torch.save({"epoch": 0, "net": CodePayload(marker)}, os.path.join(run_dir, "checkpoint.pt"))
     rc, _, err = run_cli("train", "--algo", "rsps", "--set", "epochs=2", *TINY,
                          "--runs-root", str(tmp_path / "runs"))
     line = error_line(err)

@@ -16,17 +16,22 @@ import pytest
 
 from supernetbench.harness import store
 from supernetbench.harness.store import (
+    CorruptFileError,
     atomic_save_npy,
     atomic_torch_save,
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
-    CorruptFileError,
     cached_npy,
     content_hash,
     file_sha256,
     load_cached_arrays,
 )
+
+try:
+    from tests.helpers import CodePayload
+except ImportError:  # pragma: no cover - run from inside tests/
+    from helpers import CodePayload
 
 
 def _listing(d) -> list[str]:
@@ -258,21 +263,11 @@ def test_failed_write_names_the_target(tmp_path, monkeypatch):
     assert _listing(tmp_path) == []
 
 
-class _Payload:
-    """Unpickling this creates a marker file: the proof that a load ran code."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def test_load_weights_refuses_pickled_code(tmp_path):
     import torch
 
     marker = tmp_path / "PWNED"
-    torch.save({"net": _Payload(marker)}, tmp_path / "checkpoint.pt")
+    torch.save({"net": CodePayload(marker)}, tmp_path / "checkpoint.pt")
     with pytest.raises(CorruptFileError, match="checkpoint.pt is not a readable checkpoint.*could run code") as info:
         store.load_weights(tmp_path / "checkpoint.pt")
     assert not marker.exists() and "\n" not in str(info.value)

@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from ..profiles import SPLITS  # noqa: F401  (one list of search splits, re-exported)
 from ..store import cache_dir, file_sha256, one_line, shared_data_dirs
 
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120")
 NUM_CLASSES: dict[str, int] = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120}
 IMAGE_SIZE: dict[str, int] = {"cifar10": 32, "cifar100": 32, "imagenet16-120": 16}
-SPLITS: tuple[str, ...] = ("protocol", "nb201")
 PRETTY: dict[str, str] = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16-120": "ImageNet16-120"}
 OFFLINE_ENV = "SUPERNETBENCH_OFFLINE"
 DATA_ENV = "SUPERNETBENCH_DATA"

@@ -1,4 +1,5 @@
-"""Running the CLI in-process for tests: the exit status and what it printed, whatever the outcome."""
+"""Test helpers: the CLI run in-process (status and output, whatever the outcome), and a pickle payload
+that proves whether a load ran code."""
 from __future__ import annotations
 
 import contextlib
@@ -23,3 +24,13 @@ def error_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     return lines[0]
+
+
+class CodePayload:
+    """Unpickling this creates ``marker``: the proof that a load ran code from the file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
