@@ -189,7 +189,7 @@ def train_supernet(
     if (run_dir / "DONE").exists():
         return SearchRun.load(run_dir)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
-    p = spec.profile
+    p = cls.stage1_profile(spec.profile)  # a method may have its own budget (rsps-biased: rsps_biased_epochs)
     set_seed(spec.seed)
     data = cached_search_data(spec.data_config()).to(dev)
     dtype = p.torch_dtype

@@ -1,9 +1,11 @@
 """Named budgets: frozen presets, changed with ``dataclasses.replace`` (never copy-pasted dicts).
 
 ``paper`` is the protocol's Stage-1 setting (§3.1): C=16, N=5, 100 epochs, batch 64, SGD 0.025
-cosine to 0.001, momentum 0.9, wd 3e-4, clip 5, the 25k/25k search split. ``reference`` adds the
-papers' code behaviours that matter for matching their numbers (protocol §11): eval-mode running-
-statistics BN for scoring (P1), DARTS- beta = 1 throughout (P3), augmented scoring images (P6).
+cosine to 0.001, momentum 0.9, wd 3e-4, clip 5, the 25k/25k search split; Stage 2 as protocol §5
+(``valid`` on the whole valid half, ``perturb`` 25 epochs at lr 0.0025) - the corrected protocol.
+``reference`` is the Table 2 reproduction path: it adds the papers' code behaviours that matter for
+matching their numbers (protocol §11): eval-mode running-statistics BN for scoring (P1), DARTS-
+beta = 1 throughout (P3), augmented scoring images (P6), and the 250-epoch idealised baseline R_I.
 ``smoke`` and ``demo`` are tiny CPU budgets (CI, the README demo).
 """
 from __future__ import annotations
@@ -40,8 +42,17 @@ class Profile:
     bn_mode: str = "batch"
     recalib_batches: int = 4
     score_augment: bool = False
-    # Stage 2
+    # Stage 2 (protocol §5): candidates per sampling selector; `valid` images per candidate (None = the
+    # whole valid half, as the papers' code); `jacob_cov` batch; `perturb` fine-tuning (§5.5) and the
+    # valid images of each projection evaluation (None = the whole half)
     num_samples: int = 100
+    valid_images: int | None = None
+    jacob_batch: int = 64
+    perturb_epochs: int = 25
+    perturb_lr: float = 0.0025
+    perturb_valid_images: int | None = None
+    # Stage-1 epochs of the idealised baseline `rsps-biased` (None = epochs; the papers' R_I: 250)
+    rsps_biased_epochs: int | None = None
     # numerics: float64 makes a CPU run bit-reproducible across CPUs, SIMD kernels and thread counts
     # (float32 is not: rounding differences flip sampled paths and the runs diverge); ~1.4x the cost
     dtype: str = "float32"
@@ -53,9 +64,13 @@ class Profile:
             raise ValueError(f"bn_mode must be one of {', '.join(BN_MODES)}, got {self.bn_mode!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        for f in ("C", "N", "epochs", "batch_size", "score_images", "score_batch_size", "num_samples"):
-            if getattr(self, f) < (0 if f == "epochs" else 1):
-                raise ValueError(f"profile field {f} must be positive, got {getattr(self, f)}")
+        for f in ("C", "N", "epochs", "batch_size", "score_images", "score_batch_size", "num_samples",
+                  "valid_images", "jacob_batch", "perturb_epochs", "perturb_valid_images", "rsps_biased_epochs"):
+            v = getattr(self, f)
+            if v is not None and v < (0 if f in ("epochs", "perturb_epochs") else 1):
+                raise ValueError(f"profile field {f} must be positive, got {v}")
+        if not self.perturb_lr > 0:
+            raise ValueError(f"profile field perturb_lr must be positive, got {self.perturb_lr}")
 
     def replace(self, **changes: Any) -> "Profile":
         return dataclasses.replace(self, **changes)
@@ -72,15 +87,27 @@ class Profile:
 
 
 PAPER = Profile(name="paper")
-REFERENCE = PAPER.replace(name="reference", reference=True, bn_mode="running", score_augment=True)
+REFERENCE = PAPER.replace(name="reference", reference=True, bn_mode="running", score_augment=True,
+                          rsps_biased_epochs=250)
 SMOKE = PAPER.replace(  # float64: the suites' references must reproduce on any CPU (see suites/casegrid.py)
     name="smoke", C=4, N=1, epochs=4, train_size=1024, valid_size=512, score_images=32, score_batch_size=32,
-    dtype="float64",
+    dtype="float64", valid_images=32, jacob_batch=16, perturb_epochs=1, perturb_valid_images=64,
 )
 DEMO = PAPER.replace(
-    name="demo", C=8, N=1, epochs=4, train_size=2048, valid_size=1024, score_images=64, score_batch_size=64
+    name="demo", C=8, N=1, epochs=4, train_size=2048, valid_size=1024, score_images=64, score_batch_size=64,
+    valid_images=64,
 )
 PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, DEMO, PAPER, REFERENCE)}
+#: one line per preset for `supernetbench list` and the README.
+PROFILE_NOTES: dict[str, str] = {
+    "smoke": "CI budget on CPU (C=4, N=1, 4 epochs, 1,024/512 images, float64)",
+    "demo": "the README demo (C=8, N=1, 4 epochs)",
+    "paper": "the corrected protocol at the papers' budget: batch-statistics BN scoring, DARTS- beta decay, "
+             "non-augmented scoring, `valid` on the whole valid half",
+    "reference": "the Table 2 reproduction path (the papers' code): running-statistics BN scoring (P1), "
+                 "DARTS- beta = 1 (P3), augmented scoring (P6), `valid` on the whole valid half, "
+                 "rsps-biased (R_I) trained 250 epochs",
+}
 
 
 def get_profile(name: str, overrides: Mapping[str, Any] | None = None) -> Profile:
