@@ -164,7 +164,7 @@ def test_combined_table_by_hand():
     assert out["kendall_score_vs_observed"] == pytest.approx(4 / np.sqrt(24))  # tau_b: 4 concordant, 2 tied
 
 
-def test_rsps_biased_budget():
+def test_profile_stage2_fields():
     from supernetbench.algorithms import ALGORITHMS
 
     ref = get_profile("reference")
@@ -173,3 +173,7 @@ def test_rsps_biased_budget():
     assert ALGORITHMS.get("rsps-biased").stage1_profile(get_profile("paper")).epochs == 100
     assert get_profile("paper").valid_images is None and get_profile("reference").valid_images is None
     assert get_profile("smoke").valid_images == get_profile("smoke").score_images
+    for bad in ({"perturb_lr": 0.0}, {"valid_images": 0}, {"jacob_batch": 0}, {"perturb_epochs": -1}):
+        with pytest.raises(ValueError, match="must be positive"):
+            get_profile("smoke", bad)
+    assert get_profile("smoke", {"perturb_epochs": 0}).perturb_epochs == 0

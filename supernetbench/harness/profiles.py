@@ -102,8 +102,8 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, DEMO, PAPER, REFERENC
 PROFILE_NOTES: dict[str, str] = {
     "smoke": "CI budget on CPU (C=4, N=1, 4 epochs, 1,024/512 images, float64)",
     "demo": "the README demo (C=8, N=1, 4 epochs)",
-    "paper": "the corrected protocol at the papers' budget: batch-statistics BN scoring, DARTS- beta decay, "
-             "non-augmented scoring, `valid` on the whole valid half",
+    "paper": "the corrected protocol at the papers' budget: batch-statistics BN scoring, DARTS- beta decay "
+             "(case-study code), non-augmented scoring, `valid` on the whole valid half",
     "reference": "the Table 2 reproduction path (the papers' code): running-statistics BN scoring (P1), "
                  "DARTS- beta = 1 (P3), augmented scoring (P6), `valid` on the whole valid half, "
                  "rsps-biased (R_I) trained 250 epochs",

@@ -89,11 +89,12 @@ class SelectionContext:
         """The run's profile; fields added after the run was written take the named preset's value."""
         from ..harness.profiles import PROFILES, Profile
 
-        stored = dict(self.run.config["profile"])
-        known = {f.name for f in dataclasses.fields(Profile)}
-        stored = {k: v for k, v in stored.items() if k in known}
-        base = PROFILES.get(stored.get("name", ""))
-        return base.replace(**stored) if base is not None else Profile(**stored)
+        if "profile" not in self.cache:
+            known = {f.name for f in dataclasses.fields(Profile)}
+            stored = {k: v for k, v in self.run.config["profile"].items() if k in known}
+            base = PROFILES.get(stored.get("name", ""))
+            self.cache["profile"] = base.replace(**stored) if base is not None else Profile(**stored)
+        return self.cache["profile"]
 
     @property
     def dtype(self):
