@@ -103,21 +103,30 @@ def test_proxy_sample_equals_the_selectors_scores(reliance, tmp_path, capsys):
     assert info["n"] == 12 and info["bn_mode"].startswith("batch")
 
 
-def test_proxy_all_archs(reliance, tmp_path, capsys, monkeypatch):
-    """The whole-space path (plumbing only: a stand-in measure keeps this test fast)."""
+def test_proxy_all_archs_resumes(reliance, tmp_path, capsys, monkeypatch):
+    """The whole-space path (plumbing only: a stand-in measure keeps this test fast); a run killed
+    after two saved chunks resumes with the classes it had not scored."""
     import supernetbench.selectors.synflow as S
 
     calls = []
 
     def fake(net, archs, image_size, **kw):
+        if len(calls) == 2 and fail:
+            raise RuntimeError("killed")
         calls.append(len(archs))
         return np.where(np.asarray(archs)[:, 0] == 0, np.nan, np.asarray(archs).sum(1).astype(float))
 
     monkeypatch.setattr(S, "synflow_scores", fake)
-    info = _json(capsys, ["proxy", "--run", reliance[0]["runs"]["N_U"][0], "--measure", "synflow", "--candidates",
-                          "all", "--out", str(tmp_path / "all.npy"), "--device", "cpu", "--json"])
+    monkeypatch.setenv("SUPERNETBENCH_CACHE", str(tmp_path / "cache"))
+    argv = ["proxy", "--run", reliance[0]["runs"]["N_U"][0], "--measure", "synflow", "--candidates", "all",
+            "--out", str(tmp_path / "all.npy"), "--device", "cpu", "--json"]
+    fail = True
+    assert "killed" in _error(capsys, argv) and calls == [256, 256]
+    fail, calls[:] = False, []
+    info = _json(capsys, argv)
+    assert sum(calls) == 9445 - 512  # one evaluation per functional class, the saved ones skipped
     scores = np.load(tmp_path / "all.npy")
-    assert scores.shape == (15625,) and np.isfinite(scores).all() and calls == [9445]  # one per functional class
+    assert scores.shape == (15625,) and np.isfinite(scores).all()
     assert info["nan_count"] > 0 and scores.min() == info["nan_filled_with"] and -1 <= info["kendall"] <= 1
 
 

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from . import metrics as M
 from .benchmark import GroundTruth, load_ground_truth
@@ -158,7 +159,7 @@ def proxy_scores(path: str | os.PathLike, measure: str, candidates: str = "sampl
     """A sampling selector's per-candidate scores on a finished run: ``(indices, scores, info)``.
 
     ``candidates``: ``"sample"`` = the shared candidate set of (run, seed, distribution); ``"all"`` = all
-    15,625 archs in NB201 index order (one evaluation per shared-weight functional class).
+    15,625 archs in NB201 index order (one evaluation per shared-weight functional class, resumable).
     """
     from ..selectors import SELECTORS
     from ..selectors.base import SamplingSelector
@@ -172,7 +173,7 @@ def proxy_scores(path: str | os.PathLike, measure: str, candidates: str = "sampl
     gt = gt or load_ground_truth()
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     ctx = selection_context(run, gt, seed=seed, device=dev, distribution=distribution, data_root=data_root,
-                            progress=progress)
+                            progress=progress and candidates == "sample")
     cls = SELECTORS.get(measure)
     selector = cls(cls.config_from_profile(ctx.profile))
     idx = np.arange(len(gt)) if candidates == "all" else ctx.candidates(selector.config.num_samples)
@@ -180,8 +181,39 @@ def proxy_scores(path: str | os.PathLike, measure: str, candidates: str = "sampl
         cfg = ScoreConfig.from_profile(ctx.profile)  # the run's cached full-space scores
         ctx.full_scores = cached_score_space(run, gt, ctx.search_data(), cfg, dev, progress=progress)
     t0 = time.perf_counter()
-    scores = selector.measure(ctx, idx)
+    scores = _whole_space(ctx, selector, progress=progress) if candidates == "all" else selector.measure(ctx, idx)
     info = {"run": str(run.path), "dataset": run.dataset, "measure": measure, "candidates": candidates, "seed": ctx.seed,
             "distribution": ctx.distribution, "n": len(idx), "seconds": time.perf_counter() - t0,
             "nan_count": int(np.isnan(scores).sum()), **selector.measure_info(ctx)}
     return idx, scores, info
+
+
+def _whole_space(ctx, selector, *, progress: bool, chunk: int = 256) -> np.ndarray:
+    """The selector's measure on all archs, one evaluation per functional class, in chunks whose
+    results are saved atomically (``cache_dir()/proxies``): a killed run resumes where it stopped."""
+    from .store import atomic_save_npy, cache_dir, content_hash, file_sha256
+
+    gt, run = ctx.gt, ctx.run
+    labels, reps = ctx.space.functional_classes(gt.archs, selector.zero_propagates(ctx))
+    first = np.unique(labels, return_index=True)[1]  # an NB201 index in every class
+    key = content_hash(file_sha256(Path(run.path) / "supernet.pt"), selector.name, asdict(selector.config),
+                       selector.measure_info(ctx), run.config.get("data"), gt.archs, "proxy-v1")
+    path = cache_dir() / "proxies" / f"{key}.npy"  # row 0: scores per class, row 1: done flags
+    state = np.stack([np.full(len(reps), np.nan), np.zeros(len(reps))])
+    if path.exists():
+        try:
+            prev = np.load(path, allow_pickle=False)
+            state = prev if prev.shape == state.shape else state
+        except (ValueError, OSError, EOFError):
+            pass
+    todo = np.flatnonzero(state[1] == 0)
+    bar = tqdm(total=len(reps), initial=len(reps) - len(todo), disable=not progress,
+               desc=f"{selector.name}: {len(reps)} functional classes")
+    for start in range(0, len(todo), chunk):
+        part = todo[start:start + chunk]
+        state[0, part] = selector.measure(ctx, first[part])
+        state[1, part] = 1
+        atomic_save_npy(path, state)
+        bar.update(len(part))
+    bar.close()
+    return state[0][labels]

@@ -288,6 +288,11 @@ class SamplingSelector(Selector):
         """The measure's settings, recorded in the selection's details."""
         return {}
 
+    def zero_propagates(self, ctx: SelectionContext) -> bool:
+        """Whether the measure is a function of the zero-propagating functional class (see
+        :meth:`NB201Space.functional_key`); False: only of the reachability class."""
+        return True
+
     def select(self, ctx: SelectionContext, rng: np.random.Generator) -> Selection:
         idx = ctx.candidates(self.config.num_samples)
         scores = self.measure(ctx, idx)

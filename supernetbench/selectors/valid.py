@@ -36,6 +36,9 @@ class Valid(SamplingSelector):
     def measure(self, ctx: SelectionContext, idx: np.ndarray) -> np.ndarray:
         return ctx.valid_accuracy(idx, self.config.images)
 
+    def zero_propagates(self, ctx: SelectionContext) -> bool:
+        return ctx.profile.bn_mode != "running"
+
     def measure_info(self, ctx: SelectionContext) -> dict[str, Any]:
         p = ctx.profile
         return {"valid_images": self.config.images if self.config.images is not None else "whole valid half",
