@@ -31,6 +31,8 @@ test: $(STAMP)
 test-portability: $(STAMP)
 	rm -rf .cache-portability
 	env $(PORTABILITY_ENV) SUPERNETBENCH_CACHE=$(CURDIR)/.cache-portability \
+		$(BIN)/python -m pytest tests/test_golden.py -q -n auto
+	env $(PORTABILITY_ENV) SUPERNETBENCH_CACHE=$(CURDIR)/.cache-portability \
 		$(BIN)/python -m pytest suites -q -n auto --dist loadgroup -k "$(PORTABILITY_CASES)"
 
 test-fast: $(STAMP)

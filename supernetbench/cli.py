@@ -184,10 +184,21 @@ def cmd_convert(args) -> int:
 
 def cmd_list(args) -> int:
     from .algorithms import ALGORITHMS
-    from .harness.profiles import PROFILES
-    from .selectors import SELECTORS
+    from .harness.profiles import PROFILE_NOTES, PROFILES
+    from .selectors import DISTRIBUTIONS, SELECTORS
 
-    _print({"algorithms": ALGORITHMS.names(), "selectors": SELECTORS.names(), "profiles": list(PROFILES)}, args.json)
+    out = {"algorithms": ALGORITHMS.names(),
+           "selectors": {n: SELECTORS.get(n).describe() for n in SELECTORS.names()},
+           "profiles": {n: PROFILE_NOTES.get(n, "") for n in PROFILES},
+           "candidate_distributions": DISTRIBUTIONS}
+    if args.json:
+        _print(out, True)
+        return 0
+    print(f"algorithms: {', '.join(out['algorithms'])}\nselectors:")
+    for n, d in out["selectors"].items():
+        needs = f"requires {', '.join(d['requires'])}; " if d["requires"] else ""
+        print(f"  {n}: {needs}uses {d['uses']}")
+    print("profiles:\n" + "\n".join(f"  {n}: {t}" for n, t in out["profiles"].items()))
     return 0
 
 
@@ -241,8 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
-    def run_args(sp, selectors: bool = False):
-        sp.add_argument("--algo", required=True, help="Stage-1 method (see `supernetbench list`)")
+    def run_args(sp, selectors: bool = False, algo_required: bool = True):
+        sp.add_argument("--algo", required=algo_required, help="Stage-1 method (see `supernetbench list`)")
         sp.add_argument("--dataset", default="cifar10", choices=DATASETS)
         sp.add_argument("--seed", type=SEED, default=0)
         sp.add_argument("--profile", default="smoke", help="smoke | demo | paper | reference")
@@ -268,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("evaluate", "train + score + metrics + selection (same as select)", ["prune", "valid"]),
     ):
         sp = sub.add_parser(name, help=helptext)
-        run_args(sp, selectors=True)
+        run_args(sp, selectors=True, algo_required=name != "select")
         sp.set_defaults(func=cmd_evaluate, default_selectors=default_sel)
 
     sp = sub.add_parser("metrics", help="a1/a2 curves, baselines, correlations for per-arch arrays")
@@ -331,7 +342,145 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--algos", nargs="+", default=["darts"])
     sp.add_argument("--device", default="auto")
     sp.set_defaults(func=cmd_demo)
+    add_stage2_commands(sub)
     return p
+
+
+# ------------------------------------------------------------------- Stage 2: select --run, proxy, reliance
+def cmd_select(args) -> int:
+    """``select --run RUN --selector NAME``: Stage 2 on a finished run; without ``--run``, as ``evaluate``."""
+    from dataclasses import asdict
+
+    from .harness.pipeline import select_run
+
+    if args.run is None:
+        if args.algo is None:
+            raise ValueError("select needs --run RUN_DIR (a finished Stage-1 run) or --algo METHOD")
+        args.selectors = args.selector or args.selectors
+        return cmd_evaluate(args)
+    if not args.selector:
+        raise ValueError("select --run needs --selector NAME [NAME ...] (see `supernetbench list`)")
+    timings: dict[str, float] = {}
+    sels = select_run(args.run, args.selector, seed=args.selection_seed, distribution=args.distribution,
+                      device=args.device, data_root=args.data_root, timings=timings)
+    if args.json:
+        _print({"run": args.run, "distribution": args.distribution, "seconds": timings,
+                "selections": {k: asdict(v) for k, v in sels.items()}}, True)
+        return 0
+    for k, v in sels.items():
+        print(f"{k}: {v.arch} -> NB201 test acc {v.test_acc:.2f}% ({timings[k]:.1f} s)")
+    return 0
+
+
+def cmd_proxy(args) -> int:
+    from .harness.benchmark import load_ground_truth
+    from .harness.pipeline import proxy_scores, stage1_metrics
+    from .harness.store import atomic_save_npy
+
+    gt = load_ground_truth()
+    idx, scores, info = proxy_scores(args.run, args.measure, args.candidates, seed=args.seed,
+                                     distribution=args.distribution, device=args.device, data_root=args.data_root,
+                                     gt=gt, progress=not args.json)
+    nan = np.isnan(scores)
+    if nan.any() and not args.keep_nan:  # NaN never wins: ranked below every finite score
+        fill = (np.nanmin(scores) - 1.0) if (~nan).any() else 0.0
+        scores = np.where(nan, fill, scores)
+        info["nan_filled_with"] = float(fill)
+    atomic_save_npy(Path(args.out), scores)
+    info["out"] = args.out
+    if args.candidates == "sample":
+        atomic_save_npy(Path(args.out).with_suffix(".indices.npy"), idx)
+        info["indices_out"] = str(Path(args.out).with_suffix(".indices.npy"))
+        info["indices"] = idx.tolist()
+    elif np.isfinite(scores).all():  # the proxy's ranking of the whole space against the benchmark
+        m = stage1_metrics(gt.test_acc(info["dataset"]), scores, np.full(len(scores), 1.0 / len(scores)))
+        info.update(kendall=m["kendall"], spearman=m["spearman"], a1_top3=m["a1"][:3],
+                    precision_top5pct=m["precision_top5pct"])
+    _print(info if args.json else {k: v for k, v in info.items() if k != "indices"}, args.json)
+    return 0
+
+
+def cmd_reliance(args) -> int:
+    from .harness.baselines import R_U_MEANINGS, combined_table, evaluate_baselines, reliance_selectors
+    from .harness.benchmark import load_ground_truth
+    from .harness.engine import RunSpec
+    from .harness.pipeline import evaluate
+    from .harness.profiles import Profile, get_profile, parse_overrides
+    from .harness.reliance import stage1_inputs
+    from .harness.report import markdown_table
+
+    profile = get_profile(args.profile, parse_overrides(args.set, Profile))
+    gt = load_ground_truth()
+    selectors = args.selectors or reliance_selectors()
+    res = evaluate_baselines(args.dataset, args.seeds, profile, selectors, r_u=args.r_u, device=args.device,
+                             runs_root=args.runs_root, data_root=args.data_root, gt=gt, progress=not args.json)
+    out = res.summary()
+    if args.algos:
+        stage1, observed = {}, {}
+        for algo in args.algos:
+            evs = [evaluate(RunSpec(algo, args.dataset, s, profile, (), args.data_root), selectors, device=args.device,
+                            runs_root=args.runs_root, progress=not args.json, gt=gt) for s in args.seeds]
+            stage1[algo] = stage1_inputs([e.metrics for e in evs])
+            for sel in selectors:
+                observed[(algo, sel)] = float(np.mean([e.selections[sel].test_acc for e in evs]))
+        out["combined"] = combined_table(stage1, res, observed)
+    if args.json:
+        _print(out, True)
+        return 0
+    stats = res.statistics
+    names = ["N_I-N_U", "R_I-R_U", "R_U-N_U", "R_I-N_I"]
+    print(f"Stage-2 reliance on {args.dataset}, profile {profile.name}, seeds {list(args.seeds)}: gain in the "
+          f"selected arch's test accuracy (pp), mean ± std over seeds\nR_U = {R_U_MEANINGS[args.r_u]}\n")
+    print(markdown_table([{"selector": s, **{n: f"{st[n].mean:.2f} ± {st[n].std:.2f}" for n in names}}
+                          for s, st in stats.items()], ["selector", *names]))
+    if "combined" in out:
+        print("Combined score (App. A.4; lower = better): pairs ranked\n")
+        print(markdown_table(out["combined"]["ranking"], ["stage1", "stage2", "score", "r_alpha1", "r_alpha2",
+                                                          "r_beta1", "r_beta2", "observed_test_acc"]))
+    return 0
+
+
+def add_stage2_commands(sub) -> None:
+    """``select --run`` options, ``proxy`` and ``reliance``."""
+    from .harness.benchmark import DATASETS
+    from .harness.baselines import R_U_MEANINGS
+    from .selectors import DISTRIBUTIONS
+
+    sp = sub.choices["select"]
+    sp.add_argument("--run", default=None, help="a finished Stage-1 run directory: Stage 2 only, no full-space scoring")
+    sp.add_argument("--selector", nargs="+", default=None, metavar="NAME", help="Stage-2 selector(s) for --run")
+    sp.add_argument("--selection-seed", type=SEED, default=None, help="with --run: selection seed (default: the run's)")
+    sp.add_argument("--distribution", default="run", choices=list(DISTRIBUTIONS),
+                    help="with --run: candidate distribution (baselines: uniform, rank-linear)")
+    sp.set_defaults(func=cmd_select)
+
+    sp = sub.add_parser("proxy", help="a sampling selector's per-candidate scores (all 15,625 archs or the shared sample)")
+    sp.add_argument("--run", required=True, help="a finished Stage-1 run directory")
+    sp.add_argument("--measure", required=True, help="synflow | jacob_cov | valid")
+    sp.add_argument("--candidates", default="sample", choices=["all", "sample"])
+    sp.add_argument("--out", required=True, help=".npy of the scores (all: NB201 index order; sample: draw order)")
+    sp.add_argument("--keep-nan", action="store_true", help="keep NaN scores (default: ranked last, min - 1)")
+    sp.add_argument("--seed", type=SEED, default=None, help="selection seed for --candidates sample (default: the run's)")
+    sp.add_argument("--distribution", default="run", choices=list(DISTRIBUTIONS))
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--data-root", default=None)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_proxy)
+
+    sp = sub.add_parser("reliance", help="Stage-2 reliance statistics on the four baseline supernets (+ combined score)")
+    sp.add_argument("--dataset", default="cifar10", choices=DATASETS)
+    sp.add_argument("--seeds", nargs="+", type=SEED, default=[0, 1, 2])
+    sp.add_argument("--profile", default="smoke")
+    sp.add_argument("--set", action="append", metavar="FIELD=VALUE")
+    sp.add_argument("--selectors", nargs="+", default=None, help="default: every selector that needs no arch weights")
+    sp.add_argument("--r-u", default="rsps-biased", choices=list(R_U_MEANINGS), help="which supernet R_U is (P9)")
+    sp.add_argument("--algos", nargs="+", default=None,
+                    help="also evaluate these Stage-1 methods (full-space scoring) and rank S1 x S2 pairs (App. A.4)")
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--runs-root", default=None)
+    sp.add_argument("--data-root", default=None)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_reliance)
 
 
 # ------------------------------------------------------------------------------------------ errors
@@ -384,7 +533,8 @@ def main(argv: list[str] | None = None) -> int:
         status, msg = _describe(e)
         print(f"error: {msg}", file=sys.stderr)
         return status
-    if not getattr(args, "json", False) and args.command in ("train", "evaluate", "score", "select", "demo", "report"):
+    if not getattr(args, "json", False) and args.command in ("train", "evaluate", "score", "select", "demo", "report",
+                                                              "proxy", "reliance"):
         print(f"({time.time() - t0:.1f} s)", file=sys.stderr)
     return rc
 

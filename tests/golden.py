@@ -6,8 +6,9 @@ checks every method and selector, several steps, alphas and sampled ops included
   engine's own step) on fixed numpy-generated 8x8 batches, paper optimiser settings. Recorded per
   step: weight loss, architecture loss, all alphas, the ops each forward ran (``arch`` / ``hard``),
   and the method's epoch log (temperature, beta); at the end, per-tensor weight sums.
-* Stage 2: each selector on a fixed run stand-in (seeded per-edge distribution, seeded tied scores
-  over all 15,625 archs, the real NB201 table): the selected index, arch and test accuracy.
+* Stage 2: every selector on a tiny real run of every Stage-1 method (C=2, 1 epoch on 64 CIFAR-10
+  images, float64, 12 candidates): the selected index, arch, test accuracy and per-candidate scores,
+  or the incompatibility message (e.g. ``prune`` on ``rsps``).
 
 float64 throughout, so the numbers are the same on any CPU (compared to ``RTOL``).
 Regenerate deliberately: ``pytest tests/test_golden.py --update-golden``.
@@ -17,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,6 @@ from supernetbench.harness.engine import build_supernet, train_step
 from supernetbench.harness.profiles import get_profile
 from supernetbench.harness.space import NB201Space
 from supernetbench.harness.supernet import SupernetConfig
-from supernetbench.selectors import SELECTORS, SelectionContext
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 COMMAND = "pytest tests/test_golden.py --update-golden"
@@ -87,21 +86,32 @@ def method_trajectory(variant: str) -> dict[str, Any]:
             "weight_sums": {k: float(v.double().sum()) for k, v in net.state_dict().items() if v.is_floating_point()}}
 
 
-def selector_context(gt) -> SelectionContext:
-    """A fixed run stand-in: seeded per-edge probabilities and seeded tied scores (16-image steps)."""
-    space = NB201Space()
-    rng = np.random.default_rng(3)
-    probs = {"cell": rng.dirichlet(np.ones(5), size=6)}
-    run = SimpleNamespace(algo="darts", dataset="cifar10", provides=frozenset({"arch_weights"}), edge_probs=probs,
-                          archprob=space.arch_probs(gt.archs, probs), seed=0)
-    scores = rng.integers(0, 17, len(gt.archs)) * 6.25
-    return SelectionContext(run=run, gt=gt, score=lambda idx: scores[np.asarray(idx)])
+#: the tiny Stage-1 runs the selectors are checked on: real CIFAR-10 images, float64, C=2, 1 epoch
+TINY_RUN = {"C": 2, "epochs": 1, "train_size": 64, "valid_size": 64, "score_images": 16, "score_batch_size": 16,
+            "num_samples": 12, "valid_images": 16, "jacob_batch": 8, "perturb_epochs": 1, "perturb_valid_images": 16}
 
 
-def selector_output(name: str, gt) -> dict[str, Any]:
-    cls = SELECTORS.get(name)
-    sel = cls(cls.Config())(selector_context(gt), np.random.default_rng(0))
-    return {"case": f"selector:{name}", "index": sel.index, "arch": sel.arch, "test_acc": sel.test_acc}
+def tiny_run(algo: str, runs_root: Path):
+    """A finished (content-addressed, reused) tiny smoke run of ``algo``."""
+    from supernetbench.harness.engine import RunSpec, train_supernet
+
+    spec = RunSpec(algo, "cifar10", 0, get_profile("smoke", TINY_RUN))
+    return train_supernet(spec, runs_root=runs_root, device="cpu", progress=False)
+
+
+def selector_output(name: str, algo: str, gt, runs_root: Path) -> dict[str, Any]:
+    """``name`` on the tiny run of ``algo`` (Stage 2 alone: candidates scored on demand)."""
+    from supernetbench.harness.pipeline import run_selectors, selection_context
+    from supernetbench.selectors import IncompatiblePair
+
+    case = f"selector:{name}@{algo}"
+    ctx = selection_context(tiny_run(algo, runs_root), gt, device=torch.device("cpu"))
+    try:
+        sel = run_selectors(ctx, [name], skip_incompatible=False)[name]
+    except IncompatiblePair as e:
+        return {"case": case, "incompatible": str(e)}
+    return {"case": case, "index": sel.index, "arch": sel.arch, "test_acc": sel.test_acc,
+            "scores": [float(v) for v in sel.details.get("scores", [])]}
 
 
 def golden_path(case: str) -> Path:

@@ -2,9 +2,6 @@
 (see tests/golden.py), and proof that the tier catches deliberately broken variants."""
 from __future__ import annotations
 
-import dataclasses
-import types
-
 import numpy as np
 import pytest
 
@@ -23,9 +20,17 @@ def test_method_golden(variant, update_golden, torch_single_thread):
     check_golden(method_trajectory(variant), update_golden)
 
 
+@pytest.fixture(scope="session")
+def tiny_runs_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("tiny-runs")
+
+
+@pytest.mark.parametrize("algo", ALGORITHMS.names())
 @pytest.mark.parametrize("name", SELECTORS.names())
-def test_selector_golden(name, update_golden, gt):
-    check_golden(selector_output(name, gt), update_golden)
+def test_selector_golden(name, algo, update_golden, gt, tiny_runs_root, torch_single_thread):
+    """Every selector on every Stage-1 method (tiny real runs): exact output, or the stated
+    incompatibility."""
+    check_golden(selector_output(name, algo, gt, tiny_runs_root), update_golden)
 
 
 # ------------------------------------------------------------------------------ sensitivity
@@ -54,9 +59,13 @@ def _drnas_regulariser_sign(mp):
 
 
 def _valid_argmin(mp):
-    import supernetbench.selectors.valid as valid
+    import supernetbench.selectors.base as base
 
-    mp.setattr(valid, "np", types.SimpleNamespace(**{**vars(np), "argmax": np.argmin}))
+    def argmin(space, archs, scores):
+        s = np.asarray(scores, dtype=float)
+        return int(np.argmin(np.where(np.isfinite(s), s, np.inf))), None
+
+    mp.setattr(base, "pick_best", argmin)
 
 
 def _prune_second_best(mp):
@@ -72,25 +81,29 @@ MUTATIONS = {  # mutation -> (patch, the golden cases it must break)
     "gdas/snas temperature schedule reversed": (_reverse_temperature, ["method:gdas", "method:snas"]),
     "darts arch lr x10": (_darts_arch_lr_x10, ["method:darts"]),
     "drnas regulariser sign flipped": (_drnas_regulariser_sign, ["method:drnas", "method:drnas-kl"]),
-    "valid picks the argmin": (_valid_argmin, ["selector:valid"]),
-    "prune takes the second-best op": (_prune_second_best, ["selector:prune"]),
+    "valid picks the argmin": (_valid_argmin, ["selector:valid@darts", "selector:valid@rsps"]),
+    "prune takes the second-best op": (_prune_second_best, ["selector:prune@darts", "selector:prune@drnas"]),
 }
 
 
-def _run_case(case: str, gt) -> None:
+def _run_case(case: str, gt, runs_root) -> None:
     kind, name = case.split(":")
-    check_golden(method_trajectory(name) if kind == "method" else selector_output(name, gt))
+    if kind == "method":
+        check_golden(method_trajectory(name))
+    else:
+        sel, algo = name.split("@")
+        check_golden(selector_output(sel, algo, gt, runs_root))
 
 
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))
-def test_gate_catches_mutation(mutation, monkeypatch, gt, torch_single_thread):
+def test_gate_catches_mutation(mutation, monkeypatch, gt, tiny_runs_root, torch_single_thread):
     patch, cases = MUTATIONS[mutation]
     for case in cases:
-        _run_case(case, gt)  # unmutated: passes
+        _run_case(case, gt, tiny_runs_root)  # unmutated: passes
     with monkeypatch.context() as mp:
         patch(mp)
         for case in cases:
             with pytest.raises(AssertionError) as err:
-                _run_case(case, gt)
+                _run_case(case, gt, tiny_runs_root)
             msg = str(err.value)
             assert f"golden case {case}" in msg and "reference" in msg and "--update-golden" in msg, msg

@@ -75,6 +75,11 @@ class Stage1Method(abc.ABC):
 
     # ------------------------------------------------------------------ construction helpers
     @classmethod
+    def stage1_profile(cls, profile):
+        """The profile this method trains under: the given one, unless a method has its own budget."""
+        return profile
+
+    @classmethod
     def make_config(cls, overrides: Mapping[str, Any] | None = None) -> MethodConfig:
         """The method's config with paper defaults, fields replaced from ``overrides``.
 

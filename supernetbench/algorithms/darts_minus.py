@@ -7,16 +7,18 @@ while this method runs the network: :meth:`DartsMinus.forward_train` sets ``net.
 for the duration of one forward call and resets it to 0, so the trained supernet carries no beta
 and is scored as plain DARTS (beta = 0), as ``record_val.py`` does (protocol §4).
 
-Beta schedules (config ``beta_schedule``; ``beta_max`` scales both):
+Beta schedules (config ``beta_schedule``; ``beta_max`` scales both). Where each comes from:
 
-* ``"decay"`` - the DARTS- paper's decay to 0 by the end of the search, in the exact form of the
-  authors' DARTS-PT case-study code (protocol §9): ``beta = beta_max`` for epochs
+* ``"decay"`` - taken from the papers' **case-study code** (their DARTS-PT fork, protocol §9; P002
+  Table 1), not from the code behind the NB201 Table 2: ``beta = beta_max`` for epochs
   ``0 .. E/2 - 1``, then ``beta = beta_max * (E - epoch - 1) / (E / 2)`` (0.98 -> 0.0 for E = 100).
   Written as ``beta_max * min(1, (E - epoch - 1) / (E / 2))``; for odd ``E`` it is the same line.
-* ``"constant"`` - ``beta = beta_max`` for every epoch: the papers' NB201 two-stage code
-  (protocol §3.2 and P3: the decay is commented out in ``train_search.py``).
+  The DARTS- paper decays beta to 0 by the end of the search; this half-constant form is the
+  case-study code's reading of it, used here as the corrected protocol's default.
+* ``"constant"`` - ``beta = beta_max`` for every epoch: what the papers' NB201 two-stage code that
+  produced Table 2 ran (protocol §3.2 and P3: the decay is commented out in ``train_search.py``).
 * ``"auto"`` (default) - ``"decay"``, or ``"constant"`` when the run context has
-  ``reference=True`` (the ``reference`` profile reproduces the papers' code, P3).
+  ``reference=True`` (the ``reference`` profile is the Table 2 reproduction path, P3).
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ BETA_SCHEDULES = ("auto", "decay", "constant")
 
 @dataclass(frozen=True, kw_only=True)
 class DartsMinusConfig(DartsConfig):
-    beta_schedule: str = "auto"  # auto = decay (paper), or constant under the reference profile (P3)
+    beta_schedule: str = "auto"  # auto = decay (case-study code), or constant under `reference` (Table 2 code, P3)
     beta_max: float = 1.0
 
     def __post_init__(self) -> None:

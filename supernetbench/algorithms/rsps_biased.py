@@ -28,6 +28,13 @@ from ..harness.metrics import rank_linear_probs
 class RSPSBiased(Stage1Method):
     _table: tuple[np.ndarray, torch.Tensor, np.ndarray] | None = None
 
+    @classmethod
+    def stage1_profile(cls, profile):
+        """The papers' idealised baseline R_I was trained for 250 epochs (protocol §3.1, ``log.txt``
+        args): profile field ``rsps_biased_epochs`` (None = the profile's ``epochs``; ``reference``: 250)."""
+        n = profile.rsps_biased_epochs
+        return profile if n is None else profile.replace(epochs=n)
+
     def _sampler(self) -> tuple[np.ndarray, torch.Tensor, np.ndarray]:
         """(archs in NB201 order, their probabilities as a tensor, probability by base-5 code)."""
         if self._table is None:

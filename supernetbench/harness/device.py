@@ -33,3 +33,9 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def tiny_op_threads(device: torch.device | str):
+    """One intra-op thread on CPU for per-arch loops over tiny single-path forwards (OpenMP
+    synchronisation dominates there; it also fixes the float reduction order), as is on CUDA."""
+    return torch_threads(1 if torch.device(device).type == "cpu" else None)

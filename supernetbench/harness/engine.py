@@ -239,7 +239,7 @@ def _train(spec: RunSpec, cls, method_cfg, run_dir: Path, device, progress: bool
     from ..algorithms import RunContext
 
     dev = device if isinstance(device, torch.device) else resolve_device(device)
-    p = spec.profile
+    p = cls.stage1_profile(spec.profile)  # a method may have its own budget (rsps-biased: rsps_biased_epochs)
     set_seed(spec.seed)
     data = cached_search_data(spec.data_config()).to(dev)
     dtype = p.torch_dtype

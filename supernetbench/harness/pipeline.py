@@ -1,12 +1,17 @@
 """Stage 1 -> full-space scoring -> Stage-1 metrics -> Stage 2, as one call used by the CLI,
-the demo and the suites."""
+the demo and the suites; Stage 2 alone on a finished run (:func:`select_run`) and proxy scores for
+any candidate set (:func:`proxy_scores`)."""
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from . import metrics as M
 from .benchmark import GroundTruth, load_ground_truth
@@ -39,6 +44,7 @@ class Evaluation:
     selections: dict[str, Any] = field(default_factory=dict)
     score_config: ScoreConfig | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # selector -> why it does not apply
+    selection_seconds: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -54,6 +60,7 @@ class Evaluation:
             "metrics": self.metrics,
             "selections": {k: asdict(v) for k, v in self.selections.items()},
             "skipped_selectors": dict(self.skipped),
+            "selection_seconds": self.selection_seconds,
         }
 
 
@@ -76,7 +83,7 @@ def evaluate(
     ``skip_incompatible``, which records the reason in ``Evaluation.skipped`` instead.
     """
     from ..algorithms import ALGORITHMS
-    from ..selectors import SELECTORS, IncompatiblePair, SelectionContext
+    from ..selectors import SELECTORS, IncompatiblePair
 
     chosen = {name: SELECTORS.get(name) for name in selectors}
     skipped = {}
@@ -95,9 +102,140 @@ def evaluate(
     scores = cached_score_space(run, gt, data, cfg, dev, progress=progress, workers=workers)
     test_acc = gt.test_acc(spec.dataset)
     ev = Evaluation(run, scores, stage1_metrics(test_acc, scores, run.archprob), score_config=cfg, skipped=skipped)
-    ctx = SelectionContext(run=run, gt=gt, score=lambda idx: scores[np.asarray(idx)])
-    for name, cls in chosen.items():
-        if name not in skipped:
-            selector = cls(cls.config_from_profile(spec.profile))
-            ev.selections[name] = selector(ctx, np.random.default_rng(spec.seed))
+    ctx = selection_context(run, gt, seed=spec.seed, device=dev, data=data, data_root=spec.data_root,
+                            full_scores=scores)
+    ev.selections = run_selectors(ctx, [n for n in chosen if n not in skipped], skip_incompatible=False,
+                                  timings=ev.selection_seconds)
     return ev
+
+
+# ------------------------------------------------------------------------------------ Stage 2 alone
+RUN_FILES = ("config.json", "arch.json", "archprob.npy", "log.jsonl", "supernet.pt")
+
+
+def load_run(path: str | os.PathLike) -> SearchRun:
+    """A finished Stage-1 run; a missing, unfinished or incomplete directory is one clear error."""
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"run directory {path} does not exist; train one with `supernetbench train` "
+                                "(it prints its run_dir)")
+    if not (path / "DONE").exists():
+        raise FileNotFoundError(f"{path} is not a finished Stage-1 run (no DONE marker); rerun `supernetbench "
+                                "train` with the same options to resume it")
+    missing = [f for f in RUN_FILES if not (path / f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{path} is an incomplete run directory (missing {', '.join(missing)}); "
+                                "delete it and train again")
+    return SearchRun.load(path)
+
+
+def selection_context(run: SearchRun, gt: GroundTruth, *, seed: int | None = None, device="cpu",
+                      distribution: str = "run", data=None, data_root: str | None = None,
+                      full_scores: np.ndarray | None = None, progress: bool = False):
+    """The Stage-2 context of a finished run (seed: the run's own by default)."""
+    from ..selectors import SelectionContext
+
+    return SelectionContext(run=run, gt=gt, full_scores=full_scores, seed=run.seed if seed is None else seed,
+                            distribution=distribution, device=device, data=data, data_root=data_root,
+                            progress=progress)
+
+
+def run_selectors(ctx, names: Sequence[str], *, skip_incompatible: bool = True,
+                  timings: dict[str, float] | None = None) -> dict[str, Any]:
+    """Each named selector with its config from the run's profile and ``default_rng(ctx.seed)``."""
+    from ..selectors import SELECTORS, IncompatiblePair
+
+    out = {}
+    for name in names:
+        cls = SELECTORS.get(name)
+        try:
+            t0 = time.perf_counter()
+            out[name] = cls(cls.config_from_profile(ctx.profile))(ctx, np.random.default_rng(ctx.seed))
+            if timings is not None:
+                timings[name] = time.perf_counter() - t0
+        except IncompatiblePair:
+            if not skip_incompatible:
+                raise
+    return out
+
+
+def select_run(path: str | os.PathLike, selectors: Sequence[str], *, seed: int | None = None,
+               distribution: str = "run", device: str | torch.device = "auto", data_root: str | None = None,
+               gt: GroundTruth | None = None, timings: dict[str, float] | None = None) -> dict[str, Any]:
+    """Stage 2 on a finished run directory, without full-space scoring (``valid`` scores only its
+    candidates, with exactly the values full-space scoring would give them)."""
+    from ..selectors import SELECTORS
+
+    for name in selectors:
+        SELECTORS.get(name)  # unknown names fail before any work
+    run = load_run(path)
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    ctx = selection_context(run, gt or load_ground_truth(), seed=seed, device=dev, distribution=distribution,
+                            data_root=data_root)
+    return run_selectors(ctx, selectors, skip_incompatible=False, timings=timings)
+
+
+def proxy_scores(path: str | os.PathLike, measure: str, candidates: str = "sample", *, seed: int | None = None,
+                 distribution: str = "run", device: str | torch.device = "auto", data_root: str | None = None,
+                 gt: GroundTruth | None = None, progress: bool = True) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """A sampling selector's per-candidate scores on a finished run: ``(indices, scores, info)``.
+
+    ``candidates``: ``"sample"`` = the shared candidate set of (run, seed, distribution); ``"all"`` = all
+    15,625 archs in NB201 index order (one evaluation per shared-weight functional class, resumable).
+    """
+    from ..selectors import SELECTORS
+    from ..selectors.base import SamplingSelector
+
+    measures = [n for n in SELECTORS.names() if issubclass(SELECTORS.get(n), SamplingSelector)]
+    if measure not in measures:
+        raise ValueError(f"unknown proxy measure {measure!r}; valid choices: {', '.join(measures)}")
+    if candidates not in ("all", "sample"):
+        raise ValueError(f"candidates must be 'all' or 'sample', got {candidates!r}")
+    run = load_run(path)
+    gt = gt or load_ground_truth()
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    ctx = selection_context(run, gt, seed=seed, device=dev, distribution=distribution, data_root=data_root,
+                            progress=progress and candidates == "sample")
+    cls = SELECTORS.get(measure)
+    selector = cls(cls.config_from_profile(ctx.profile))
+    idx = np.arange(len(gt)) if candidates == "all" else ctx.candidates(selector.config.num_samples)
+    if measure == "valid" and candidates == "all" and selector.config.images == ctx.profile.score_images:
+        cfg = ScoreConfig.from_profile(ctx.profile)  # the run's cached full-space scores
+        ctx.full_scores = cached_score_space(run, gt, ctx.search_data(), cfg, dev, progress=progress)
+    t0 = time.perf_counter()
+    scores = _whole_space(ctx, selector, progress=progress) if candidates == "all" else selector.measure(ctx, idx)
+    info = {"run": str(run.path), "dataset": run.dataset, "measure": measure, "candidates": candidates, "seed": ctx.seed,
+            "distribution": ctx.distribution, "n": len(idx), "seconds": time.perf_counter() - t0,
+            "nan_count": int(np.isnan(scores).sum()), **selector.measure_info(ctx)}
+    return idx, scores, info
+
+
+def _whole_space(ctx, selector, *, progress: bool, chunk: int = 256) -> np.ndarray:
+    """The selector's measure on all archs, one evaluation per functional class, in chunks whose
+    results are saved atomically (``cache_dir()/proxies``): a killed run resumes where it stopped."""
+    from .store import atomic_save_npy, cache_dir, content_hash, file_sha256
+
+    gt, run = ctx.gt, ctx.run
+    labels, reps = ctx.space.functional_classes(gt.archs, selector.zero_propagates(ctx))
+    first = np.unique(labels, return_index=True)[1]  # an NB201 index in every class
+    key = content_hash(file_sha256(Path(run.path) / "supernet.pt"), selector.name, asdict(selector.config),
+                       selector.measure_info(ctx), run.config.get("data"), gt.archs, "proxy-v1")
+    path = cache_dir() / "proxies" / f"{key}.npy"  # row 0: scores per class, row 1: done flags
+    state = np.stack([np.full(len(reps), np.nan), np.zeros(len(reps))])
+    if path.exists():
+        try:
+            prev = np.load(path, allow_pickle=False)
+            state = prev if prev.shape == state.shape else state
+        except (ValueError, OSError, EOFError):
+            pass
+    todo = np.flatnonzero(state[1] == 0)
+    bar = tqdm(total=len(reps), initial=len(reps) - len(todo), disable=not progress,
+               desc=f"{selector.name}: {len(reps)} functional classes")
+    for start in range(0, len(todo), chunk):
+        part = todo[start:start + chunk]
+        state[0, part] = selector.measure(ctx, first[part])
+        state[1, part] = 1
+        atomic_save_npy(path, state)
+        bar.update(len(part))
+    bar.close()
+    return state[0][labels]

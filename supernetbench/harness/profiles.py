@@ -1,9 +1,11 @@
 """Named budgets: frozen presets, changed with ``dataclasses.replace`` (never copy-pasted dicts).
 
 ``paper`` is the protocol's Stage-1 setting (§3.1): C=16, N=5, 100 epochs, batch 64, SGD 0.025
-cosine to 0.001, momentum 0.9, wd 3e-4, clip 5, the 25k/25k search split. ``reference`` adds the
-papers' code behaviours that matter for matching their numbers (protocol §11): eval-mode running-
-statistics BN for scoring (P1), DARTS- beta = 1 throughout (P3), augmented scoring images (P6).
+cosine to 0.001, momentum 0.9, wd 3e-4, clip 5, the 25k/25k search split; Stage 2 as protocol §5
+(``valid`` on the whole valid half, ``perturb`` 25 epochs at lr 0.0025) - the corrected protocol.
+``reference`` is the Table 2 reproduction path: it adds the papers' code behaviours that matter for
+matching their numbers (protocol §11): eval-mode running-statistics BN for scoring (P1), DARTS-
+beta = 1 throughout (P3), augmented scoring images (P6), and the 250-epoch idealised baseline R_I.
 ``smoke`` and ``demo`` are tiny CPU budgets (CI, the README demo).
 """
 from __future__ import annotations
@@ -45,8 +47,17 @@ class Profile:
     bn_mode: str = "batch"
     recalib_batches: int = 4
     score_augment: bool = False
-    # Stage 2
+    # Stage 2 (protocol §5): candidates per sampling selector; `valid` images per candidate (None = the
+    # whole valid half, as the papers' code); `jacob_cov` batch; `perturb` fine-tuning (§5.5) and the
+    # valid images of each projection evaluation (None = the whole half)
     num_samples: int = 100
+    valid_images: int | None = None
+    jacob_batch: int = 64
+    perturb_epochs: int = 25
+    perturb_lr: float = 0.0025
+    perturb_valid_images: int | None = None
+    # Stage-1 epochs of the idealised baseline `rsps-biased` (None = epochs; the papers' R_I: 250)
+    rsps_biased_epochs: int | None = None
     # numerics: float64 makes a CPU run bit-reproducible across CPUs, SIMD kernels and thread counts
     # (float32 is not: rounding differences flip sampled paths and the runs diverge); ~1.4x the cost
     dtype: str = "float32"
@@ -59,10 +70,12 @@ class Profile:
         for f, choices in (("bn_mode", BN_MODES), ("dtype", DTYPES), ("split", SPLITS)):
             check_choice(f, getattr(self, f), choices)
         for f, (lo, hi) in _INT_RANGES.items():
-            if getattr(self, f) is not None or f not in ("train_size", "valid_size"):
+            if getattr(self, f) is not None or f not in _OPTIONAL:
                 check_int(f"profile field {f}", getattr(self, f), lo, hi)
-        for f in ("lr", "lr_min", "momentum", "weight_decay", "grad_clip"):
+        for f in ("lr", "lr_min", "momentum", "weight_decay", "grad_clip", "perturb_lr"):
             check_float(f"profile field {f}", getattr(self, f), 0.0, 1.0 if f == "momentum" else None)
+        if not self.perturb_lr > 0:
+            raise ValueError(f"profile field perturb_lr must be a finite number > 0, got {self.perturb_lr}")
         if not isinstance(self.score_augment, bool) or not isinstance(self.reference, bool):
             raise ValueError("profile fields score_augment and reference must be True or False")
 
@@ -75,7 +88,8 @@ class Profile:
     def stage1_dict(self) -> dict[str, Any]:
         """The fields that determine a Stage-1 run (its content hash): changing a scoring or Stage-2
         field never invalidates a trained supernet."""
-        return {k: getattr(self, k) for k in STAGE1_FIELDS}
+        return {k: getattr(self, k) for k in STAGE1_FIELDS
+                if not (k in STAGE1_UNSET_UNHASHED and getattr(self, k) is None)}
 
     @property
     def torch_dtype(self):
@@ -87,24 +101,42 @@ class Profile:
 
 #: Profile fields that change Stage-1 training, hashed into a run's identity ...
 STAGE1_FIELDS = ("name", "C", "N", "epochs", "batch_size", "lr", "lr_min", "momentum", "weight_decay",
-                 "grad_clip", "split", "train_size", "valid_size", "reference", "dtype")
+                 "grad_clip", "split", "train_size", "valid_size", "reference", "dtype", "rsps_biased_epochs")
+#: ... of which these enter the hash only when set (None keeps the identity runs had before they existed)
+STAGE1_UNSET_UNHASHED = ("rsps_biased_epochs",)
 #: ... and those that only change scoring or Stage 2. Every field is in exactly one (tested).
-LATER_FIELDS = ("score_images", "score_batch_size", "bn_mode", "recalib_batches", "score_augment", "num_samples")
+LATER_FIELDS = ("score_images", "score_batch_size", "bn_mode", "recalib_batches", "score_augment", "num_samples",
+                "valid_images", "jacob_batch", "perturb_epochs", "perturb_lr", "perturb_valid_images")
 
 _INT_RANGES = {"C": C_RANGE, "N": N_RANGE, "epochs": (0, None), "batch_size": (1, None), "train_size": (1, None),
                "valid_size": (1, None), "score_images": (1, None), "score_batch_size": (1, None),
-               "recalib_batches": (1, None), "num_samples": (1, None)}
+               "recalib_batches": (1, None), "num_samples": (1, None), "valid_images": (1, None),
+               "jacob_batch": (1, None), "perturb_epochs": (0, None), "perturb_valid_images": (1, None),
+               "rsps_biased_epochs": (0, None)}
+_OPTIONAL = ("train_size", "valid_size", "valid_images", "perturb_valid_images", "rsps_biased_epochs")
 
 PAPER = Profile(name="paper")
-REFERENCE = PAPER.replace(name="reference", reference=True, bn_mode="running", score_augment=True)
+REFERENCE = PAPER.replace(name="reference", reference=True, bn_mode="running", score_augment=True,
+                          rsps_biased_epochs=250)
 SMOKE = PAPER.replace(  # float64: the suites' references must reproduce on any CPU (see suites/casegrid.py)
     name="smoke", C=4, N=1, epochs=4, train_size=1024, valid_size=512, score_images=16, score_batch_size=16,
-    dtype="float64",
+    dtype="float64", valid_images=16, jacob_batch=16, perturb_epochs=1, perturb_valid_images=64,
 )
 DEMO = PAPER.replace(
-    name="demo", C=8, N=1, epochs=4, train_size=2048, valid_size=1024, score_images=64, score_batch_size=64
+    name="demo", C=8, N=1, epochs=4, train_size=2048, valid_size=1024, score_images=64, score_batch_size=64,
+    valid_images=64,
 )
 PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, DEMO, PAPER, REFERENCE)}
+#: one line per preset for `supernetbench list` and the README.
+PROFILE_NOTES: dict[str, str] = {
+    "smoke": "CI budget on CPU (C=4, N=1, 4 epochs, 1,024/512 images, float64)",
+    "demo": "the README demo (C=8, N=1, 4 epochs)",
+    "paper": "the corrected protocol at the papers' budget: batch-statistics BN scoring, DARTS- beta decay "
+             "(case-study code), non-augmented scoring, `valid` on the whole valid half",
+    "reference": "the Table 2 reproduction path (the papers' code): running-statistics BN scoring (P1), "
+                 "DARTS- beta = 1 (P3), augmented scoring (P6), `valid` on the whole valid half, "
+                 "rsps-biased (R_I) trained 250 epochs",
+}
 
 
 def profile_from_dict(d: Mapping[str, Any]) -> Profile:

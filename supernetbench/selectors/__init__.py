@@ -1,5 +1,7 @@
 """Stage-2 architecture selectors, registered by name in :data:`SELECTORS`."""
-from .base import SELECTORS, IncompatiblePair, Selection, SelectionContext, Selector
-from . import prune, valid  # noqa: F401  (registration side effect)
+from .base import (DISTRIBUTIONS, SELECTORS, IncompatiblePair, Selection, SelectionContext, Selector,
+                   pick_best)
+from . import prune, valid, synflow, jacob_cov, perturb  # noqa: F401  (registration side effect)
 
-__all__ = ["SELECTORS", "IncompatiblePair", "Selection", "SelectionContext", "Selector"]
+__all__ = ["DISTRIBUTIONS", "SELECTORS", "IncompatiblePair", "Selection", "SelectionContext", "Selector",
+           "pick_best"]

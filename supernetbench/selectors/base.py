@@ -1,9 +1,22 @@
 """The Stage-2 interface: pick one architecture from a finished Stage-1 run.
 
-A selector sees the run (its supernet and learned distribution) through a :class:`SelectionContext`
-and returns a :class:`Selection`. Capabilities are declared: ``requires = {"arch_weights"}`` means
-the selector needs learned per-edge architecture weights (``prune``), so pairing it with a method
-that has none (``rsps``, ``untrained``, ``rsps-biased``) is an explicit, listed incompatibility.
+A selector sees the run (its supernet, learned distribution and data) through a
+:class:`SelectionContext` and returns a :class:`Selection` (the arch plus the per-candidate scores
+it used). Capabilities are declared: ``requires = {"arch_weights"}`` means the selector needs
+learned per-edge architecture weights (``prune``), so pairing it with a method that has none
+(``rsps``, ``untrained``, ``rsps-biased``) is an explicit, listed incompatibility.
+
+The sampling selectors (``valid``, ``synflow``, ``jacob_cov``; protocol §5.4) share ONE candidate
+set per (run, seed, candidate distribution): :meth:`SelectionContext.candidates`, drawn once with
+``np.random.default_rng(seed)`` (100 draws with replacement, protocol §5.2). The candidate
+distribution is the run's learned one, or an override for the Stage-2 baselines (protocol §5.7):
+``uniform`` (N_U, R_U) or the idealised ``rank-linear`` sampler of ``rsps-biased`` (N_I, R_I).
+
+Winner rule (all sampling selectors, :func:`pick_best`): the highest finite score among candidates
+whose cell output is not identically zero, first candidate in draw order on ties (the reference's
+``argmax``/``nanargmax``). NaN (``jacob_cov`` of a disconnected arch, P19) and zero-output archs
+never win unless no candidate is left: then the first connected candidate in draw order, or the
+first candidate if all are zero-output; ``details["fallback"]`` records it.
 """
 from __future__ import annotations
 
@@ -21,6 +34,13 @@ from ..harness.space import NB201Space
 #: name -> Stage-2 selector class. Add a selector: one module + ``@SELECTORS.register("name")``.
 SELECTORS: Registry[type["Selector"]] = Registry("Stage-2 selector")
 
+#: Stage-2 candidate distributions (protocol §5.2, §5.7).
+DISTRIBUTIONS: dict[str, str] = {
+    "run": "the Stage-1 run's learned architecture distribution (archprob)",
+    "uniform": "uniform over all 15,625 archs (baselines N_U, R_U)",
+    "rank-linear": "the idealised rank-linear sampler of rsps-biased, from the ground truth (baselines N_I, R_I)",
+}
+
 
 class IncompatiblePair(ValueError):
     """The Stage-1 method does not provide what the selector requires."""
@@ -28,18 +48,146 @@ class IncompatiblePair(ValueError):
 
 @dataclass
 class SelectionContext:
-    """What a selector may use. ``score(indices)`` = shared-weight validation accuracy (%) of the
-    given NB201 indices under the run's scoring config (cached)."""
+    """What a selector may use; expensive parts are loaded on first use and cached.
 
-    run: Any  # engine.SearchRun
+    Args:
+        run: the finished Stage-1 run (:class:`~supernetbench.harness.engine.SearchRun`).
+        gt: the NB201 ground truth (candidate indices are NB201 indices).
+        full_scores: the run's full-space shared-weight validation accuracies (NB201 order) when
+            already computed; otherwise :meth:`score` evaluates only the archs asked for.
+        seed: the selection seed (the shared candidate set and every selector's RNG derive from it).
+        distribution: candidate distribution, a key of :data:`DISTRIBUTIONS`.
+        device: where the supernet runs.
+        data: the run's search data; loaded from its profile (and ``data_root``) when None.
+        net: the supernet; loaded from the run directory when None.
+        progress: show progress bars for long measures (e.g. all 15,625 archs).
+        cache: memoised candidates and per-functional-class measures (shared by ``dataclasses.replace``
+            copies, e.g. the same run under another candidate distribution).
+    """
+
+    run: Any
     gt: GroundTruth
-    score: Callable[[np.ndarray], np.ndarray]
+    full_scores: np.ndarray | None = None
     space: NB201Space = field(default_factory=NB201Space)
+    seed: int = 0
+    distribution: str = "run"
+    device: Any = "cpu"
+    data: Any = None
+    data_root: str | None = None
+    net: Any = None
+    progress: bool = False
+    cache: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.distribution not in DISTRIBUTIONS:
+            raise ValueError(f"unknown candidate distribution {self.distribution!r}; "
+                             f"valid choices: {', '.join(DISTRIBUTIONS)}")
+
+    # ------------------------------------------------------------------ the run
+    @property
+    def profile(self):
+        """The run's profile; fields added after the run was written take the named preset's value."""
+        from ..harness.profiles import PROFILES, Profile
+
+        if "profile" not in self.cache:
+            known = {f.name for f in dataclasses.fields(Profile)}
+            stored = {k: v for k, v in self.run.config["profile"].items() if k in known}
+            base = PROFILES.get(stored.get("name", ""))
+            self.cache["profile"] = base.replace(**stored) if base is not None else Profile(**stored)
+        return self.cache["profile"]
+
+    @property
+    def dtype(self):
+        return self.profile.torch_dtype
+
+    def supernet(self):
+        """The run's supernet on ``device`` (selectors that change weights work on a copy)."""
+        if self.net is None:
+            self.net = self.run.load_supernet(self.device)
+        return self.net
+
+    def search_data(self):
+        if self.data is None:
+            from ..harness.data import DataConfig
+            from ..harness.engine import cached_search_data
+
+            p = self.profile
+            self.data = cached_search_data(DataConfig(self.run.dataset, self.data_root, p.split,
+                                                      p.train_size, p.valid_size))
+        return self.data
+
+    @property
+    def image_size(self) -> int:
+        from ..harness.data import IMAGE_SIZE
+
+        return IMAGE_SIZE[self.run.dataset]
+
+    # ------------------------------------------------------------------ candidates
+    @property
+    def archprob(self) -> np.ndarray:
+        """Probability of every NB201 index under the candidate distribution."""
+        if self.distribution == "run":
+            return self.run.archprob
+        if self.distribution == "uniform":
+            return np.full(len(self.gt), 1.0 / len(self.gt))
+        from ..harness.metrics import rank_linear_probs
+
+        return rank_linear_probs(self.gt.test_acc(self.run.dataset))
 
     def sample_indices(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """n NB201 indices drawn with replacement from the run's architecture distribution."""
-        p = self.run.archprob
+        """n NB201 indices drawn with replacement from the candidate distribution."""
+        p = self.archprob
         return rng.choice(len(p), size=n, replace=True, p=p / p.sum())
+
+    def candidates(self, n: int) -> np.ndarray:
+        """The shared candidate set of (run, seed, distribution): ``n`` draws from ``default_rng(seed)``."""
+        key = ("candidates", self.distribution, n)
+        if key not in self.cache:
+            self.cache[key] = self.sample_indices(n, np.random.default_rng(self.seed))
+        return self.cache[key]
+
+    # ------------------------------------------------------------------ measures
+    def by_class(self, measure: str, idx: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], *,
+                 zero_propagates: bool = True) -> np.ndarray:
+        """``fn`` (archs -> scores) on one representative per shared-weight functional class of the
+        NB201 indices ``idx``, memoised under ``measure``, broadcast back to ``idx``."""
+        archs = self.gt.archs[np.asarray(idx, dtype=np.int64)]
+        memo = self.cache.setdefault(("measure", measure), {})
+        keys = [self.space.functional_key(tuple(int(v) for v in a), zero_propagates) for a in archs]
+        todo = [k for k in dict.fromkeys(keys) if k not in memo]
+        if todo:
+            memo.update(zip(todo, np.asarray(fn(np.array(todo, dtype=np.int64)), dtype=np.float64)))
+        return np.array([memo[k] for k in keys], dtype=np.float64)
+
+    def score(self, idx: np.ndarray) -> np.ndarray:
+        """Shared-weight validation accuracy (%) of NB201 indices on the run's scoring subset and BN
+        mode: the full-space scores when given, else exactly those values computed for ``idx`` only."""
+        if self.full_scores is not None:
+            return self.full_scores[np.asarray(idx)]
+        return self.valid_accuracy(idx, self.profile.score_images)
+
+    def valid_accuracy(self, idx: np.ndarray, images: int | None) -> np.ndarray:
+        """Shared-weight accuracy (%) on the first ``images`` validation images (None = the whole
+        valid half), in the run's BN mode and augmentation setting (:mod:`~supernetbench.harness.scoring`)."""
+        from ..harness.scoring import ScoreConfig, make_scoring_data, score_archs
+
+        p = self.profile
+        n_valid = len(self.search_data().valid_y)
+        n = n_valid if images is None else int(images)
+        if n > n_valid:
+            raise ValueError(f"{n} validation images requested but the run's split has {n_valid}; "
+                             "lower valid_images / perturb_valid_images or raise valid_size")
+        if n == p.score_images and self.full_scores is not None:
+            return self.full_scores[np.asarray(idx)]
+        cfg = dataclasses.replace(ScoreConfig.from_profile(p), images=n)
+
+        def evaluate(archs: np.ndarray) -> np.ndarray:
+            key = ("scoring-data", n)
+            if key not in self.cache:
+                self.cache[key] = make_scoring_data(self.search_data(), cfg, self.device, self.dtype)
+            return score_archs(self.supernet(), archs, self.cache[key], cfg, progress=self.progress)
+
+        return self.by_class(f"valid@{n}", idx, evaluate, zero_propagates=cfg.bn_mode != "running")
 
 
 @dataclass(frozen=True)
@@ -58,6 +206,10 @@ class SelectorConfig:
 class Selector(abc.ABC):
     name: ClassVar[str]
     requires: ClassVar[frozenset[str]] = frozenset()
+    #: what the selector reads from the run, for `supernetbench list`
+    uses: ClassVar[str] = ""
+    #: True: draws its candidates from the candidate distribution (so N_I/N_U etc. differ)
+    samples: ClassVar[bool] = False
     Config: ClassVar[type[SelectorConfig]] = SelectorConfig
 
     def __init__(self, config: SelectorConfig | None = None):
@@ -79,6 +231,11 @@ class Selector(abc.ABC):
         return cls.Config()
 
     @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """What ``supernetbench list`` shows."""
+        return {"requires": sorted(cls.requires), "uses": cls.uses, "samples_candidates": cls.samples}
+
+    @classmethod
     def check_compatible(cls, provides: frozenset[str], algo: str) -> None:
         missing = cls.requires - provides
         if missing:
@@ -98,3 +255,48 @@ class Selector(abc.ABC):
     def selection(ctx: SelectionContext, index: int, **details: Any) -> Selection:
         acc = float(ctx.gt.test_acc(ctx.run.dataset)[index])
         return Selection(arch=ctx.gt.strings[index], index=int(index), test_acc=acc, details=details)
+
+
+def pick_best(space: NB201Space, archs: np.ndarray, scores: np.ndarray) -> tuple[int, str | None]:
+    """Position of the winning candidate and the fallback used (None normally); see the module doc."""
+    s = np.asarray(scores, dtype=np.float64)
+    connected = np.array([not space.is_zero_output(tuple(int(v) for v in a)) for a in archs], dtype=bool)
+    ok = np.isfinite(s) & connected
+    if ok.any():
+        return int(np.argmax(np.where(ok, s, -np.inf))), None  # first index on ties
+    if connected.any():
+        return int(np.argmax(connected)), "no finite score on a connected candidate: first connected candidate"
+    return 0, "every candidate is zero-output: first candidate"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplingConfig(SelectorConfig):
+    num_samples: int = 100
+
+
+class SamplingSelector(Selector):
+    """Score the shared candidate set with :meth:`measure` and keep the best (protocol §5.4)."""
+
+    samples = True
+    Config = SamplingConfig
+
+    @abc.abstractmethod
+    def measure(self, ctx: SelectionContext, idx: np.ndarray) -> np.ndarray:
+        """One score per NB201 index in ``idx`` (higher is better; NaN = undefined)."""
+
+    def measure_info(self, ctx: SelectionContext) -> dict[str, Any]:
+        """The measure's settings, recorded in the selection's details."""
+        return {}
+
+    def zero_propagates(self, ctx: SelectionContext) -> bool:
+        """Whether the measure is a function of the zero-propagating functional class (see
+        :meth:`NB201Space.functional_key`); False: only of the reachability class."""
+        return True
+
+    def select(self, ctx: SelectionContext, rng: np.random.Generator) -> Selection:
+        idx = ctx.candidates(self.config.num_samples)
+        scores = self.measure(ctx, idx)
+        best, fallback = pick_best(ctx.space, ctx.gt.archs[idx], scores)
+        return self.selection(ctx, int(idx[best]), score=float(scores[best]), candidates=idx.tolist(),
+                              scores=scores.tolist(), distribution=ctx.distribution, fallback=fallback,
+                              **self.measure_info(ctx))

@@ -10,6 +10,7 @@ from .base import SELECTORS, Selection, SelectionContext, Selector
 @SELECTORS.register("prune")
 class Prune(Selector):
     requires = frozenset({"arch_weights"})
+    uses = "the learned per-edge architecture weights only (argmax per edge)"
 
     def select(self, ctx: SelectionContext, rng: np.random.Generator) -> Selection:
         arch = ctx.space.argmax_arch(ctx.run.edge_probs)

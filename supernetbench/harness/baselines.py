@@ -1,0 +1,129 @@
+"""The four baseline supernets of the Stage-2 reliance statistics (P002 §4.2; protocol §5.7) and the
+combined S1 x S2 ranking (App. A.4), evaluated over seeds with this harness's runs.
+
+| baseline | Stage-1 run | Stage-2 candidate distribution |
+|---|---|---|
+| N_U | ``untrained`` | uniform |
+| N_I | ``untrained`` | rank-linear (the idealised sampler of ``rsps-biased``) |
+| R_U | ``rsps-biased`` (default) or ``rsps`` (option ``r_u``) | uniform |
+| R_I | ``rsps-biased`` | rank-linear |
+
+R_U has two meanings in the sources (P9): the papers' code (``rsps2``) and §4.2's text use the
+**biased-trained** supernet sampled uniformly - then R_I-R_U isolates the candidate distribution on
+one supernet (and is ~0 for ``perturb``, which samples nothing) - while the Fig. 2/5 captions
+describe a **uniformly trained** RSPS supernet. ``r_u="rsps-biased"`` (default) or ``"rsps"``;
+every result records which. Stage-1 runs are content-addressed, so reruns reuse them; no full-space
+scoring happens here (``valid`` scores its 100 candidates only).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import metrics as M
+from .benchmark import GroundTruth, load_ground_truth
+from .device import resolve_device
+from .engine import RunSpec, train_supernet
+from .pipeline import run_selectors, selection_context
+from .profiles import Profile
+from .reliance import BASELINES, PairScore, combined_ranking, reliance_differences, reliance_table, stage2_inputs
+
+R_U_MEANINGS: dict[str, str] = {
+    "rsps-biased": "biased-trained supernet (rsps-biased) with uniform candidates: the papers' code and §4.2 (P9)",
+    "rsps": "uniformly trained RSPS supernet (rsps) with uniform candidates: the Fig. 2/5 captions",
+}
+
+
+def baseline_specs(r_u: str = "rsps-biased") -> dict[str, tuple[str, str]]:
+    """baseline -> (Stage-1 method, candidate distribution)."""
+    if r_u not in R_U_MEANINGS:
+        raise ValueError(f"unknown R_U meaning {r_u!r}; valid choices: {', '.join(R_U_MEANINGS)}")
+    return {"N_U": ("untrained", "uniform"), "N_I": ("untrained", "rank-linear"),
+            "R_U": (r_u, "uniform"), "R_I": ("rsps-biased", "rank-linear")}
+
+
+def reliance_selectors() -> list[str]:
+    """Every registered selector that can run on the baselines (none learns arch weights)."""
+    from ..selectors import SELECTORS
+
+    return [n for n in SELECTORS.names() if not SELECTORS.get(n).requires]
+
+
+@dataclass
+class RelianceResult:
+    dataset: str
+    profile: str
+    seeds: list[int]
+    r_u: str
+    selected: dict[str, dict[str, list[float]]]  # selector -> baseline -> per-seed test accuracy
+    runs: dict[str, list[str]]  # baseline -> per-seed run directory
+    selections: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+
+    @property
+    def statistics(self) -> dict[str, dict[str, M.MeanStd]]:
+        return reliance_table(self.selected)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset, "profile": self.profile, "seeds": self.seeds,
+            "r_u": self.r_u, "r_u_meaning": R_U_MEANINGS[self.r_u],
+            "baselines": {b: {"algo": a, "distribution": d} for b, (a, d) in baseline_specs(self.r_u).items()},
+            "statistics": {s: {k: v._asdict() for k, v in st.items()} for s, st in self.statistics.items()},
+            "per_seed": {s: {k: v.tolist() for k, v in reliance_differences(b).items()}
+                         for s, b in self.selected.items()},
+            "selected_test_acc": self.selected, "runs": self.runs, "selections": self.selections,
+        }
+
+
+def evaluate_baselines(dataset: str, seeds: Sequence[int], profile: Profile, selectors: Sequence[str] | None = None,
+                       *, r_u: str = "rsps-biased", device="auto", runs_root=None, data_root: str | None = None,
+                       gt: GroundTruth | None = None, progress: bool = True) -> RelianceResult:
+    """Train (or reuse) the baseline runs of every seed and run each selector on the four baselines."""
+    from ..selectors import SELECTORS
+
+    specs = baseline_specs(r_u)
+    selectors = list(selectors) if selectors is not None else reliance_selectors()
+    for name in selectors:
+        SELECTORS.get(name)  # unknown names fail before any training
+    dev = resolve_device(device) if isinstance(device, str) else device
+    gt = gt or load_ground_truth()
+    selected = {s: {b: [] for b in BASELINES} for s in selectors}
+    details = {s: {b: [] for b in BASELINES} for s in selectors}
+    runs: dict[str, list[str]] = {b: [] for b in BASELINES}
+    for seed in seeds:
+        contexts: dict[str, Any] = {}
+        done: dict[tuple[str, str, str | None], Any] = {}
+        for b in BASELINES:
+            algo, dist = specs[b]
+            if algo not in contexts:
+                run = train_supernet(RunSpec(algo, dataset, seed, profile, (), data_root), runs_root=runs_root,
+                                     device=dev, progress=progress)
+                contexts[algo] = selection_context(run, gt, seed=seed, device=dev, data_root=data_root)
+                contexts[algo].supernet(), contexts[algo].search_data()  # loaded once, shared below
+            ctx = dataclasses.replace(contexts[algo], distribution=dist)
+            runs[b].append(str(ctx.run.path))
+            for s in selectors:
+                key = (algo, s, dist if SELECTORS.get(s).samples else None)  # perturb ignores the distribution
+                if key not in done:
+                    done[key] = run_selectors(ctx, [s], skip_incompatible=False)[s]
+                selected[s][b].append(done[key].test_acc)
+                details[s][b].append({"arch": done[key].arch, "test_acc": done[key].test_acc})
+    return RelianceResult(dataset, profile.name, list(seeds), r_u, selected, runs, details)
+
+
+def combined_table(stage1: dict[str, tuple[float, float]], result: RelianceResult,
+                   observed: dict[tuple[str, str], float] | None = None,
+                   keys: tuple[str, str] = ("R_I-R_U", "R_U-N_U")) -> dict[str, Any]:
+    """The App. A.4 ranking of every (Stage-1, selector) pair, with the observed mean test accuracy
+    of each pair when given, and the Kendall tau between -score and that accuracy."""
+    ranking: list[PairScore] = combined_ranking(stage1, stage2_inputs(result.statistics, keys))
+    rows = [{**dataclasses.asdict(p), "observed_test_acc": (observed or {}).get((p.stage1, p.stage2))}
+            for p in ranking]
+    out: dict[str, Any] = {"stage2_keys": list(keys), "stage1_inputs": stage1, "ranking": rows}
+    acc = [r["observed_test_acc"] for r in rows]
+    if observed and all(a is not None for a in acc) and len(rows) > 1:
+        out["kendall_score_vs_observed"] = float(M.kendall_tau(np.asarray(acc), -np.array([r["score"] for r in rows])))
+    return out
