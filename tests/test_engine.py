@@ -15,9 +15,9 @@ import torch
 
 from supernetbench.algorithms import ALGORITHMS
 from supernetbench.harness.benchmark import BenchmarkTableError, load_ground_truth
-from supernetbench.harness.engine import RunSpec, SearchRun, cached_search_data, train_supernet
+from supernetbench.harness.engine import RunSpec, SearchRun, build_supernet, cached_search_data, train_supernet
 from supernetbench.harness.profiles import get_profile
-from supernetbench.harness.supernet import NB201Supernet, SupernetConfig
+from supernetbench.harness.supernet import SupernetConfig
 
 SMOKE = get_profile("smoke")
 
@@ -93,8 +93,8 @@ def test_one_epoch_run_artifacts(algo, dataset, tmp_path, imagenet16_standin):
 
 def test_untrained_supernet_is_the_seeded_init(tmp_path):
     state = _train("untrained", tmp_path, epochs=1).load_supernet().state_dict()
-    torch.manual_seed(0)  # the engine seeds with spec.seed, then builds the supernet
-    init = NB201Supernet(SupernetConfig(C=SMOKE.C, N=SMOKE.N, num_classes=10)).state_dict()
+    torch.manual_seed(0)  # the engine seeds with spec.seed, then builds the supernet in the run's dtype
+    init = build_supernet(SupernetConfig(C=SMOKE.C, N=SMOKE.N, num_classes=10), SMOKE.torch_dtype).state_dict()
     assert state.keys() == init.keys()
     for k in state:
         assert torch.equal(state[k], init[k]), k
