@@ -229,7 +229,8 @@ def test_overrides_accept_sensible_values():
                 "lr_min": "1e-4", "momentum": "0.8", "weight_decay": "5e-4", "grad_clip": "3", "split": "nb201",
                 "train_size": "none", "valid_size": "100", "score_images": "64", "score_batch_size": "64",
                 "bn_mode": "running", "recalib_batches": "2", "score_augment": "yes", "num_samples": "10",
-                "dtype": "float64", "reference": "on"}
+                "dtype": "float64", "reference": "on", "valid_images": "none", "jacob_batch": "8",
+                "perturb_epochs": "0", "perturb_lr": "0.01", "perturb_valid_images": "32", "rsps_biased_epochs": "250"}
     assert set(sensible) == set(PROFILE_FIELDS)
     for field, value in sensible.items():
         _, spec, err = _spec_of("--set", f"{field}={value}")

@@ -96,7 +96,8 @@ def test_default_selectors_skip_with_the_reason(gt, monkeypatch):
     """Without --selectors, a default that does not apply is skipped and says why (not silently)."""
     rng = np.random.default_rng(0)
     run = SimpleNamespace(algo="rsps", provides=frozenset(), archprob=np.full(len(gt), 1 / len(gt)),
-                          path="run", config={}, log=[], seed=0, dataset="cifar10", profile=get_profile("smoke"))
+                          path="run", config={"profile": get_profile("smoke").to_dict()}, log=[], seed=0,
+                          dataset="cifar10", profile=get_profile("smoke"))
     monkeypatch.setattr(pipeline, "train_supernet", lambda spec, **kw: run)
     monkeypatch.setattr(pipeline, "cached_search_data", lambda cfg: None)
     monkeypatch.setattr(pipeline, "cached_score_space", lambda *a, **k: rng.random(len(gt)))

@@ -140,10 +140,12 @@ PROFILE_NOTES: dict[str, str] = {
 
 
 def profile_from_dict(d: Mapping[str, Any]) -> Profile:
-    """A stored profile (e.g. a run's ``config.json``); fields added since get their defaults and
-    fields since removed are ignored."""
+    """A stored profile (e.g. a run's ``config.json``): fields added since take the named preset's
+    value (the dataclass default for a custom name) and fields since removed are ignored."""
     names = {f.name for f in dataclasses.fields(Profile)}
-    return Profile(**{k: v for k, v in d.items() if k in names})
+    stored = {k: v for k, v in d.items() if k in names}
+    base = PROFILES.get(stored.get("name", ""))
+    return base.replace(**stored) if base is not None else Profile(**stored)
 
 
 def get_profile(name: str, overrides: Mapping[str, Any] | None = None) -> Profile:

@@ -86,14 +86,11 @@ class SelectionContext:
     # ------------------------------------------------------------------ the run
     @property
     def profile(self):
-        """The run's profile; fields added after the run was written take the named preset's value."""
-        from ..harness.profiles import PROFILES, Profile
+        """The run's profile (:func:`~supernetbench.harness.profiles.profile_from_dict`)."""
+        from ..harness.profiles import profile_from_dict
 
         if "profile" not in self.cache:
-            known = {f.name for f in dataclasses.fields(Profile)}
-            stored = {k: v for k, v in self.run.config["profile"].items() if k in known}
-            base = PROFILES.get(stored.get("name", ""))
-            self.cache["profile"] = base.replace(**stored) if base is not None else Profile(**stored)
+            self.cache["profile"] = profile_from_dict(self.run.config["profile"])
         return self.cache["profile"]
 
     @property
