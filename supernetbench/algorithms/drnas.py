@@ -87,7 +87,6 @@ class DrNAS(SoftmaxArchMixin, Stage1Method):
 
     def prepare(self, net: nn.Module) -> None:
         self.init_alphas()
-        c = self.config
         self.init_arch_optimizer(weight_decay=0.0)  # the regulariser is arch_regularizer()
 
     def sample_weights(self) -> dict[str, torch.Tensor]:
