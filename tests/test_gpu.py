@@ -38,3 +38,20 @@ def test_mixture_forward_backward_on_cuda():
     loss = torch.nn.functional.cross_entropy(net(sd.x, {"cell": w}), sd.y)
     loss.backward()
     assert torch.isfinite(loss) and all(p.grad is not None for p in net.stem.parameters())
+
+
+def test_batched_engine_on_cuda_matches_the_per_arch_path():
+    """The GPU strategy: exact mode (TF32 off) gives the per-arch CUDA path's counts up to float
+    reassociation (one image), and bf16 runs where the GPU has it."""
+    from supernetbench.harness.batched import BatchedScorer, bf16_supported
+    from supernetbench.harness.scoring import _prepared
+
+    archs = NB201Space().all_archs()[::131]
+    cfg = ScoreConfig(images=64, batch_size=64)
+    net, sd = _setup("cuda")
+    naive = score_archs(net, archs, sd, cfg)
+    batched = score_space(net, archs, sd, cfg, progress=False, engine="batched")
+    assert np.abs(batched - naive).max() <= 100.0 / 64 + 1e-9
+    if bf16_supported(torch.device("cuda")):
+        bf16 = BatchedScorer(_prepared(net, cfg), sd, cfg, precision="bf16").accuracy(archs)
+        assert bf16.shape == naive.shape and np.all((bf16 >= 0) & (bf16 <= 100))

@@ -435,8 +435,8 @@ def test_prefix_engine_equals_per_arch_path(seed, mode, dtype, n_cells):
 
 
 def test_unknown_engine_lists_choices(net, sd, subset):
-    with pytest.raises(ValueError, match="valid choices: prefix, dedup"):
-        score_space(net, subset, sd, _cfg("batch"), progress=False, engine="fast")
+    with pytest.raises(ValueError, match="valid choices: fast, prefix, dedup, batched, naive"):
+        score_space(net, subset, sd, _cfg("batch"), progress=False, engine="turbo")
 
 
 def test_worker_processes_give_the_serial_scores(net, sd, subset, tmp_path):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -524,3 +524,38 @@ def combined_score(
     a1, a2, b1, b2 = np.broadcast_arrays(*ranks)
     score = a1 * (np.abs(a1 - a2) + 1.0) * b1 * (np.abs(b1 - b2) + 1.0)
     return float(score) if score.ndim == 0 else score
+
+
+def precision_agreement(reference: ArrayLike, other: ArrayLike, test_acc: ArrayLike | None = None,
+                        group_size: int = NB201_GROUP_SIZE, levels: int = 3) -> dict[str, Any]:
+    """How far a cheaper score vector (``other``, e.g. bf16 or an adaptive image budget) agrees with
+    ``reference`` (exact scoring of the same archs).
+
+    Returns Kendall ``tau_b`` and Spearman between the two, the fraction of identical scores, the
+    largest absolute difference and, when there are at least ``group_size`` archs, the *top-group
+    identity* of the first ``levels`` score groups (``|V_j(ref) ∩ V_j(other)| / |V_j(ref)|``, the
+    sets a1 is built from). With ``test_acc``, also a1 of both vectors at those levels.
+
+    Example:
+        >>> precision_agreement([1.0, 2.0, 3.0], [1.0, 2.0, 3.5])["kendall"]
+        1.0
+    """
+    ref = _vector(reference, "reference")
+    oth = _vector(other, "other")
+    _same_length(reference=ref, other=oth)
+    out: dict[str, Any] = {
+        "n": int(ref.size),
+        "kendall": kendall_tau(ref, oth),
+        "spearman": spearman(ref, oth),
+        "identical_fraction": float(np.mean(ref == oth)),
+        "max_abs_diff": float(np.max(np.abs(ref - oth))),
+    }
+    if ref.size >= group_size:
+        g_ref, g_oth = _score_groups(ref, group_size), _score_groups(oth, group_size)
+        n_levels = min(levels, ref.size // group_size)
+        out["top_group_identity"] = [float(np.sum((g_ref <= j) & (g_oth <= j)) / max(1, np.sum(g_ref <= j)))
+                                     for j in range(n_levels)]
+        if test_acc is not None:
+            out["a1_reference"] = top_id_rate(test_acc, ref, group_size)[:n_levels].tolist()
+            out["a1_other"] = top_id_rate(test_acc, oth, group_size)[:n_levels].tolist()
+    return out

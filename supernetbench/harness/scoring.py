@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .batched import PRECISIONS, BatchedScorer, check_precision, precision_context
 from .data import Augment, normalize
 from .device import torch_threads
 from .profiles import BN_MODES, Profile
@@ -34,8 +35,12 @@ from .locks import claim
 from .progress import progress_bar
 from .store import cache_dir, content_hash, file_sha256, load_cached_arrays, save_cached_arrays
 
-#: full-space scoring engines: ``prefix`` (default, exact) and ``dedup`` (the plain per-class loop)
-ENGINES = ("prefix", "dedup")
+#: full-space scoring engines, all exact (same correct-prediction counts as :func:`score_archs`):
+#: ``fast`` (default) picks the device's strategy - ``batched`` on CUDA, on CPU ``prefix`` with
+#: channels-last float32 tensors in single-threaded worker processes; ``prefix`` and ``dedup`` are the
+#: NCHW per-class loops (with / without shared first-cell work); ``batched`` stacks many archs per op
+#: (:mod:`.batched`); ``naive`` is :func:`score_archs` (one evaluation per arch, no deduplication).
+ENGINES = ("fast", "prefix", "dedup", "batched", "naive")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,20 +125,45 @@ def _scoring_threads(net: nn.Module):
     return torch_threads(1 if next(net.parameters()).device.type == "cpu" else None)
 
 
-def _prepared(net: nn.Module, cfg: ScoreConfig) -> nn.Module:
+def _prepared(net: nn.Module, cfg: ScoreConfig, channels_last: bool = False) -> nn.Module:
     """A private copy in the right mode: scoring never changes the caller's supernet."""
     net = copy.deepcopy(net)
     net.aux_skip_beta = 0.0  # DARTS-: the scoring network has no auxiliary skip
     net.train(cfg.bn_mode == "batch")
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
     return net
 
 
-def score_archs(net: nn.Module, archs: np.ndarray, sd: ScoringData, cfg: ScoreConfig, progress: bool = False) -> np.ndarray:
+def resolve_engine(engine: str, net: nn.Module) -> tuple[str, bool]:
+    """(engine, channels_last) that ``engine`` means for this net: ``fast`` is ``batched`` on CUDA
+    and channels-last ``prefix`` on CPU (channels-last float32 convolutions take the oneDNN kernels,
+    2-20x faster here; float64 ones do not, so float64 stays NCHW)."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown scoring engine {engine!r}; valid choices: {', '.join(ENGINES)}")
+    p = next(net.parameters())
+    if engine != "fast":
+        return engine, False
+    if p.device.type == "cuda":
+        return "batched", False
+    return "prefix", p.dtype == torch.float32
+
+
+def _layout(sd: ScoringData, channels_last: bool) -> ScoringData:
+    if not channels_last:
+        return sd
+    cl = torch.channels_last
+    return ScoringData(sd.x.contiguous(memory_format=cl), sd.y,
+                       tuple(r.contiguous(memory_format=cl) for r in sd.recal), sd.description)
+
+
+def score_archs(net: nn.Module, archs: np.ndarray, sd: ScoringData, cfg: ScoreConfig, progress: bool = False,
+                precision: str = "exact") -> np.ndarray:
     """Slow, obvious path: one single-path evaluation per row of ``archs`` (no deduplication)."""
     net = _prepared(net, cfg)
     archs = np.asarray(archs)
     out = np.empty(len(archs))
-    with _scoring_threads(net):
+    with _scoring_threads(net), precision_context(precision, next(net.parameters()).device):
         for i, a in enumerate(progress_bar(archs, progress, desc="scoring", leave=False, unit="arch")):
             out[i] = _accuracy(net, tuple(int(v) for v in a), sd, cfg)
     return out
@@ -205,43 +235,45 @@ def score_space(
     progress: bool = True,
     partial_path: Path | None = None,
     save_every: int = 500,
-    engine: str = "prefix",
+    engine: str = "fast",
     workers: int = 1,
+    precision: str = "exact",
 ) -> np.ndarray:
     """Score every row of ``archs`` (normally ``gt.archs``), one evaluation per functional class.
 
-    ``engine``: ``prefix`` (:class:`PrefixScorer`, exact; per-class where the BN mode cannot share
-    work) or ``dedup`` (one plain single-path forward per class). With ``partial_path`` the
-    per-class scores are saved atomically every ``save_every`` classes and a restarted call
-    continues from there (a killed scoring run loses at most that much work). ``workers`` > 1 scores
-    blocks of ``save_every`` classes in that many single-threaded processes on CPU (same numbers).
+    ``engine``: see :data:`ENGINES` (all exact; ``naive`` skips the functional-class deduplication).
+    With ``partial_path`` the per-class scores are saved atomically every ``save_every`` classes and
+    a restarted call continues from there (a killed scoring run loses at most that much work).
+    ``workers`` > 1 scores blocks of ``save_every`` classes in that many single-threaded processes
+    on CPU (same numbers). ``precision``: ``exact`` (the run's dtype) or ``bf16`` (autocast, only on
+    bf16 hardware; never the default - see :func:`~supernetbench.harness.metrics.precision_agreement`).
     """
-    if engine not in ENGINES:
-        raise ValueError(f"unknown scoring engine {engine!r}; valid choices: {', '.join(ENGINES)}")
+    engine, channels_last = resolve_engine(engine, net)
+    device = next(net.parameters()).device
+    check_precision(precision, device)
+    if engine == "naive":
+        return score_archs(net, archs, sd, cfg, progress=progress, precision=precision)
     space = NB201Space()
     labels, reps = space.functional_classes(np.asarray(archs), zero_propagates=cfg.bn_mode != "running")
     rep_scores = np.full(len(reps), np.nan)
     prev = load_cached_arrays(partial_path, ["scores"]) if partial_path is not None else None
     if prev is not None and prev["scores"].shape == rep_scores.shape:
         rep_scores = prev["scores"]
-    net = _prepared(net, cfg)
+    net = _prepared(net, cfg, channels_last)
+    sd = _layout(sd, channels_last)
     todo = np.flatnonzero(np.isnan(rep_scores))
     todo = todo[np.lexsort(reps[todo].T[::-1])]  # lexicographic: shared prefixes are adjacent
     blocks = [todo[i : i + save_every] for i in range(0, len(todo), save_every)]
-    bar = progress_bar(None, progress, desc=f"scoring {len(reps)} functional classes ({cfg.bn_mode} BN)",
+    bar = progress_bar(None, progress, desc=f"scoring {len(reps)} functional classes ({cfg.bn_mode} BN, {engine})",
                        initial=len(reps) - len(todo), total=len(reps), unit="class")
-    if workers > 1 and next(net.parameters()).device.type == "cpu" and len(blocks) > 1:
-        for i, block_scores in _pool_blocks(net, sd, cfg, engine, [reps[b] for b in blocks], workers):
+    if workers > 1 and device.type == "cpu" and len(blocks) > 1:
+        for i, block_scores in _pool_blocks(net, sd, cfg, engine, precision, [reps[b] for b in blocks], workers):
             _store_block(rep_scores, blocks[i], block_scores, bar, partial_path)
     else:
         with _scoring_threads(net):
-            accuracy = _scorer(net, sd, cfg, engine)
+            score_block = _scorer(net, sd, cfg, engine, precision)
             for b in blocks:
-                block_scores = []
-                for a in reps[b]:
-                    block_scores.append(accuracy(tuple(int(v) for v in a)))
-                    bar.update()
-                _store_block(rep_scores, b, block_scores, None, partial_path)
+                _store_block(rep_scores, b, score_block(reps[b]), bar, partial_path)
     bar.close()
     return rep_scores[labels]
 
@@ -254,46 +286,61 @@ def _store_block(rep_scores, block, block_scores, bar, partial_path) -> None:
         save_cached_arrays(partial_path, scores=rep_scores)
 
 
-def _scorer(net: nn.Module, sd: ScoringData, cfg: ScoreConfig, engine: str):
-    """``arch -> accuracy`` for a prepared net: the prefix scorer where the BN mode allows it."""
+def _scorer(net: nn.Module, sd: ScoringData, cfg: ScoreConfig, engine: str, precision: str = "exact"):
+    """``archs (n, 6) -> accuracies (n,)`` for a prepared net: the prefix scorer where the BN mode
+    allows it, the batched scorer, or the plain per-class forward."""
+    if engine == "batched":
+        return BatchedScorer(net, sd, cfg, precision=precision).accuracy
     if engine == "prefix" and cfg.bn_mode in PrefixScorer.MODES:
-        return PrefixScorer(net, sd, cfg).accuracy
-    return lambda arch: _accuracy(net, arch, sd, cfg)
+        one = PrefixScorer(net, sd, cfg).accuracy
+    else:
+        def one(arch):
+            return _accuracy(net, arch, sd, cfg)
+    device = next(net.parameters()).device
+
+    def score_block(archs: np.ndarray) -> list[float]:
+        with precision_context(precision, device):
+            return [one(tuple(int(v) for v in a)) for a in archs]
+    return score_block
 
 
 _WORKER: dict = {}
 
 
-def _worker_init(net: nn.Module, sd: ScoringData, cfg: ScoreConfig, engine: str) -> None:
+def _worker_init(net: nn.Module, sd: ScoringData, cfg: ScoreConfig, engine: str, precision: str) -> None:
     torch.set_num_threads(1)
-    _WORKER["accuracy"] = _scorer(net, sd, cfg, engine)
+    _WORKER["score"] = _scorer(net, sd, cfg, engine, precision)
 
 
 def _worker_score(archs: np.ndarray) -> list[float]:
-    return [_WORKER["accuracy"](tuple(int(v) for v in a)) for a in archs]
+    return list(_WORKER["score"](archs))
 
 
-def _pool_blocks(net, sd, cfg, engine, arch_blocks: list[np.ndarray], workers: int):
+def _pool_blocks(net, sd, cfg, engine, precision, arch_blocks: list[np.ndarray], workers: int):
     """Score blocks in ``workers`` single-threaded processes; yields (block index, scores) as they
     finish. Every class is scored exactly as in one process, so the result is identical."""
     import concurrent.futures as cf
     import multiprocessing as mp
 
     with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                                initargs=(net, sd, cfg, engine)) as ex:
+                                initargs=(net, sd, cfg, engine, precision)) as ex:
         futures = {ex.submit(_worker_score, b): i for i, b in enumerate(arch_blocks)}
         for f in cf.as_completed(futures):
             yield futures[f], f.result()
 
 
 def cached_score_space(run, gt, data, cfg: ScoreConfig, device: torch.device | str = "cpu",
-                       progress: bool = True, workers: int | None = None) -> np.ndarray:
+                       progress: bool = True, workers: int | None = None, engine: str = "fast",
+                       precision: str = "exact") -> np.ndarray:
     """Scores of all 15,625 archs (NB201 index order) for a finished run, cached by content hash of
-    (supernet weights, scoring subset, BN mode and scoring config). ``workers``: CPU processes
-    (None: all cores)."""
+    (supernet weights, scoring subset, BN mode and scoring config; the precision when not exact: the
+    exact engines give the same counts, so they share an entry). ``workers``: CPU processes (None:
+    all cores)."""
     sd = make_scoring_data(data, cfg, device, run.profile.torch_dtype)
-    key = content_hash(file_sha256(Path(run.path) / "supernet.pt"), sd.fingerprint(), asdict(cfg),
-                       gt.archs, "score-v1")
+    parts = [file_sha256(Path(run.path) / "supernet.pt"), sd.fingerprint(), asdict(cfg), gt.archs, "score-v1"]
+    if precision != "exact":
+        parts.append(precision)
+    key = content_hash(*parts)
     path = cache_dir() / "scores" / f"{key}.npz"  # checksummed: an altered entry is recomputed
     path.parent.mkdir(parents=True, exist_ok=True)
     with claim(path.with_suffix(".lock"), f"the scores of {Path(run.path).name}", announce=progress):
@@ -302,7 +349,7 @@ def cached_score_space(run, gt, data, cfg: ScoreConfig, device: torch.device | s
             return cached["scores"]
         net = run.load_supernet(device)
         scores = score_space(net, gt.archs, sd, cfg, progress=progress, partial_path=path.with_suffix(".partial.npz"),
-                             workers=workers or os.cpu_count() or 1)
+                             workers=workers or os.cpu_count() or 1, engine=engine, precision=precision)
         save_cached_arrays(path, scores=scores)
         path.with_suffix(".partial.npz").unlink(missing_ok=True)
         return scores
