@@ -66,6 +66,8 @@ def cluster_archs(archs: ArrayLike, *, method: str = LINKAGE_METHOD, n_clusters:
         archs: ``(n, 6)`` op indices.
         method: a SciPy linkage method from :data:`LINKAGE_METHODS`.
         n_clusters: the ``maxclust`` cut (fewer clusters come back when merges tie at the cut).
+
+    Identical archs always share a cluster (they are clustered once).
     """
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import squareform
@@ -74,11 +76,12 @@ def cluster_archs(archs: ArrayLike, *, method: str = LINKAGE_METHOD, n_clusters:
         raise ValueError(f"unknown linkage method {method!r}; valid choices: {', '.join(LINKAGE_METHODS)}")
     if not (isinstance(n_clusters, (int, np.integer)) and n_clusters >= 1):
         raise ValueError(f"n_clusters must be an integer >= 1, got {n_clusters!r}")
-    d = structural_distances(archs)
-    if len(d) == 1:
-        return np.ones(1, dtype=np.int64)
-    z = linkage(squareform(d, checks=False), method=method)
-    return fcluster(z, t=int(n_clusters), criterion="maxclust").astype(np.int64)
+    # identical archs are clustered once (SciPy's maxclust cut may otherwise split zero-distance points)
+    uniq, inverse = np.unique(_archs(archs), axis=0, return_inverse=True)
+    if len(uniq) == 1:
+        return np.ones(len(inverse), dtype=np.int64)
+    z = linkage(squareform(structural_distances(uniq), checks=False), method=method)
+    return fcluster(z, t=int(n_clusters), criterion="maxclust").astype(np.int64)[inverse.ravel()]
 
 
 def cluster_means(labels: ArrayLike, x: ArrayLike, y: ArrayLike
