@@ -21,7 +21,7 @@ _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1150px; margin: 2em auto;
        padding: 0 1em; color: #222; line-height: 1.45; }
 h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 1.8em; }
-table { border-collapse: collapse; margin: 1em 0; font-size: .92em; }
+table { border-collapse: collapse; margin: 1em 0; font-size: .92em; min-width: 60%; }
 caption { text-align: left; font-weight: 600; padding-bottom: .3em; }
 th, td { border: 1px solid #bbb; padding: .25em .6em; text-align: right; }
 th[scope=row], thead th:first-child { text-align: left; } thead th { background: #f0f0f0; }
