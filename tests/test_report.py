@@ -312,7 +312,7 @@ def test_report_s1s2_table_matches_the_artifacts(report) -> None:
     """The table's cells are the selections' test errors; CSV, Markdown, LaTeX and HTML agree."""
     inputs, index, _ = report
     tabs = index.parent / "tables"
-    rows = {r["Stage-1 \\ Stage-2"]: r for r in csv.DictReader(io.StringIO((tabs / "s1xs2_test_error.csv").read_text()))}
+    rows = {r["Stage-1"]: r for r in csv.DictReader(io.StringIO((tabs / "s1xs2_test_error.csv").read_text()))}
     assert set(rows) == {"darts", "rsps"}
     for algo, evs in inputs.evaluations.items():
         for sel in SELECTORS:
@@ -354,6 +354,16 @@ def test_rerender_from_artifacts_is_fast(report, tmp_path) -> None:
     assert again.read_text().count("<img ") == 5
 
 
+def test_data_flags() -> None:
+    from supernetbench.report.inputs import data_flags
+
+    assert data_flags("CIFAR-10 python batches (../shared/data/cifar10), protocol split") == []
+    standin = data_flags("synthetic stand-in in ImageNet16 format (x.npz; NOT real ImageNet16-120, 500 train rows)")
+    partial = data_flags("CIFAR-100 partial pack (1,117 of 50,000 train rows; y.npz), protocol split")
+    assert len(standin) == 1 and "SYNTHETIC" in standin[0]
+    assert len(partial) == 1 and "PARTIAL" in partial[0]
+
+
 # ------------------------------------------------------------------------------------ study files, CLI
 def test_read_study(tmp_path: Path) -> None:
     f = tmp_path / "study.toml"
@@ -381,6 +391,11 @@ def test_cli_report_needs_study_or_algos(tmp_path: Path) -> None:
     assert rc == 2 and "either --study FILE or --algos" in error_line(err)
     rc, _, err = run_cli("report", "--study", str(tmp_path / "none.toml"), "--out", str(tmp_path))
     assert rc == 2 and "does not exist" in error_line(err)
+    rc, _, err = run_cli("report", "--algos", "darts", "--selectors", "prune", "--reliance", "--out", str(tmp_path))
+    assert rc == 2 and "--reliance needs a selector that runs on the baselines" in error_line(err)
+    rc, _, err = run_cli("report", "--algos", "darts", "nope", "--out", str(tmp_path))
+    assert rc == 2 and "nope" in error_line(err)
+    assert not list(tmp_path.iterdir())  # nothing written
 
 
 def test_cli_report_from_study(report, tmp_path: Path, monkeypatch) -> None:

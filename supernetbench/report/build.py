@@ -42,7 +42,7 @@ def s1s2_table(inputs: ReportInputs) -> Table:
         means.append([c.mean if c is not None else np.nan for c in cells])
     best = {(int(i), int(j)) for i, j in zip(*np.nonzero(best_per_row(means)))}
     return Table("s1xs2_test_error", f"Stage 1 x Stage 2: test error (%) of the selected architecture on "
-                 f"{inputs.dataset}, mean ± std over seeds {inputs.seeds}", "Stage-1 \\ Stage-2",
+                 f"{inputs.dataset} (columns: Stage-2 selectors), mean ± std over seeds {inputs.seeds}", "Stage-1",
                  list(inputs.selectors), rows, decimals=2, best=best,
                  note="Bold: lowest mean test error in the row. —: the selector does not apply to the method "
                       "(e.g. prune needs architecture weights). Std is the population std (ddof = 0).")

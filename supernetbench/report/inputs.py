@@ -84,6 +84,10 @@ def collect(algos: Sequence[str], selectors: Sequence[str], dataset: str, seeds:
     if reliance and not rel_selectors:
         raise ValueError(f"--reliance needs a selector that runs on the baselines (no arch weights); "
                          f"{list(selectors)} all need them: add e.g. valid")
+    if reliance:
+        from supernetbench.harness.baselines import baseline_specs
+
+        baseline_specs(r_u)  # an unknown R_U meaning fails before any work
     t0 = time.perf_counter()
     gt = gt or load_ground_truth()
     evs = {a: [_evaluate(RunSpec(a, dataset, s, profile, (), data_root), list(selectors), compute=compute,
