@@ -24,7 +24,7 @@ from scipy.spatial.distance import pdist, squareform
 from supernetbench.harness import metrics as M
 from supernetbench.harness.metrics import MeanStd
 from supernetbench.report import clustering as C
-from supernetbench.report import figures, html as H, tables as T
+from supernetbench.report import figures, tables as T
 from supernetbench.report import collect, read_study, write_report
 from tests.helpers import error_line, run_cli
 

@@ -211,7 +211,8 @@ def plot_grouped_bars(data: Mapping[str, Mapping[str, ArrayLike]], path: str | o
                 means.append(vals.mean())
                 stds.append(vals.std())
         label = (series_labels or {}).get(name, name)
-        ax.bar(xs, means, width * 0.92, yerr=stds, capsize=3, color=colors[k % len(colors)], label=label)
+        bars = ax.bar(xs, means, width * 0.92, yerr=stds, capsize=3, color=colors[k % len(colors)], label=label)
+        ax.bar_label(bars, fmt="%.2f", fontsize="x-small", padding=2)  # zero-height bars stay readable
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylabel(ylabel)
     if zero_line:

@@ -116,7 +116,9 @@ class Table:
             return missing
         if isinstance(cell, MeanStd):
             return f"{cell.mean:.{self.decimals}f}{pm}{cell.std:.{self.decimals}f}"
-        if isinstance(cell, (float, int, np.floating, np.integer)) and not isinstance(cell, bool):
+        if isinstance(cell, (int, np.integer)) and not isinstance(cell, bool):
+            return str(int(cell))  # ranks, counts
+        if isinstance(cell, (float, np.floating)):
             return f"{float(cell):.{self.decimals}f}"
         return str(cell)
 
@@ -150,6 +152,8 @@ class Table:
                     out += ["", ""]
                 elif isinstance(c, str):
                     out += [c, ""]
+                elif isinstance(c, (int, np.integer)):
+                    out += [str(int(c)), ""]
                 else:
                     out += [repr(float(c)), ""]
             out.append(";".join(self.columns[j] for j in range(len(self.columns)) if self._marked(i, j)))
