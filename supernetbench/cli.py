@@ -341,7 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("report", help="figures, S1 x S2 tables and an HTML/Markdown index from the artifacts "
                                        "of several methods and seeds (computes what is missing)")
     sp.add_argument("--study", default=None, metavar="FILE",
-                    help="TOML study file (algos, selectors, datasets, seeds, profile, [set]); instead of --algos")
+                    help="TOML study file (algos, selectors, datasets, seeds, profile, [set], reliance); its keys replace "
+                         "--algos/--selectors/--dataset/--seeds/--profile; one report per dataset in OUT/<dataset>")
     sp.add_argument("--algos", nargs="+", default=None)
     sp.add_argument("--selectors", nargs="+", default=["prune", "valid"])
     sp.add_argument("--dataset", default="cifar10", choices=DATASETS)

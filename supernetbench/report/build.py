@@ -218,7 +218,9 @@ def write_report(inputs: ReportInputs, out: str | Path, *, pdf: bool = False) ->
                    ("figure", fig_comb, "Combined score (lower = predicted better) against the observed mean test "
                     "error of each pair.")]
     files = [f"tables/{t.name}.{x}" for t in tables for x in ("md", "csv", "tex")]
-    blocks += [("h2", "Files"), ("list", files + ["report.json"])]
+    figures_written = [fig1, fig2, fig_rank] + ([fig_rel, fig_comb] if inputs.reliance is not None else [])
+    files += [f"figures/{f.stem}{x}" for f in figures_written for x in ([".png", ".pdf"] if pdf else [".png"])]
+    blocks += [("h2", "Files"), ("list", files + ["report.json (provenance, per-run summaries, reliance)"])]
 
     for t in tables:
         atomic_write_text(tabs / f"{t.name}.md", f"**{t.title}**\n\n{t.to_markdown()}")
