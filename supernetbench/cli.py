@@ -99,7 +99,7 @@ def cmd_metrics(args) -> int:
     out = stage1_metrics(acc, scores, probs)
     out["probs"] = args.probs or "uniform (no --probs given)"
     if args.plot:
-        from .harness.report import plot_curves
+        from .report import plot_curves
 
         plot_curves({"input": {"a1": np.array(out["a1"]), "a2": np.array(out["a2"])}},
                     np.array(out["thresholds"]), np.array(out["baseline"]), args.plot, title=args.dataset)
@@ -203,13 +203,28 @@ def cmd_list(args) -> int:
 
 
 def cmd_report(args) -> int:
+    """Figures, tables and an index page from the artifacts of every (method, seed): ``--algos ...`` or
+    ``--study FILE`` (one report per dataset, in ``OUT/<dataset>``)."""
     from .harness.profiles import Profile, get_profile, parse_overrides
-    from .harness.tables import multi_seed_report
+    from .report import collect, read_study, write_report
 
-    profile = get_profile(args.profile, parse_overrides(args.set, Profile))
-    path = multi_seed_report(args.algos, args.selectors, args.dataset, args.seeds, profile, Path(args.out),
-                             device=args.device, runs_root=args.runs_root, data_root=args.data_root)
-    print(path.read_text())
+    if (args.study is None) == (args.algos is None):
+        raise ValueError("report needs either --study FILE or --algos METHOD [METHOD ...] (not both)")
+    if args.study is not None:
+        if args.set:
+            raise ValueError("--set does not combine with --study; put overrides in the study's [set] table")
+        st = read_study(args.study)
+        jobs = [(st.algos, st.selectors, d, st.seeds, st.profile, st.reliance or args.reliance, Path(args.out) / d)
+                for d in st.datasets]
+    else:
+        profile = get_profile(args.profile, parse_overrides(args.set, Profile))
+        jobs = [(args.algos, args.selectors, args.dataset, args.seeds, profile, args.reliance, Path(args.out))]
+    for algos, selectors, dataset, seeds, profile, reliance, out in jobs:
+        inputs = collect(algos, selectors, dataset, seeds, profile, reliance=reliance, r_u=args.r_u,
+                         device=args.device, runs_root=args.runs_root, data_root=args.data_root)
+        index = write_report(inputs, out, pdf=args.pdf)
+        print((out / "tables" / "s1xs2_test_error.md").read_text())
+        print(f"wrote {index} and {index.with_suffix('.md')}")
     return 0
 
 
@@ -323,13 +338,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_list)
 
-    sp = sub.add_parser("report", help="S1 x S2 table and a1/a2 curves over several seeds")
-    sp.add_argument("--algos", nargs="+", required=True)
+    sp = sub.add_parser("report", help="figures, S1 x S2 tables and an HTML/Markdown index from the artifacts "
+                                       "of several methods and seeds (computes what is missing)")
+    sp.add_argument("--study", default=None, metavar="FILE",
+                    help="TOML study file (algos, selectors, datasets, seeds, profile, [set], reliance); its keys replace "
+                         "--algos/--selectors/--dataset/--seeds/--profile; one report per dataset in OUT/<dataset>")
+    sp.add_argument("--algos", nargs="+", default=None)
     sp.add_argument("--selectors", nargs="+", default=["prune", "valid"])
     sp.add_argument("--dataset", default="cifar10", choices=DATASETS)
     sp.add_argument("--seeds", nargs="+", type=SEED, default=[0, 1, 2])
     sp.add_argument("--profile", default="smoke")
     sp.add_argument("--set", action="append", metavar="FIELD=VALUE")
+    sp.add_argument("--reliance", action="store_true",
+                    help="also the reliance statistics and combined score (trains the baseline supernets)")
+    sp.add_argument("--r-u", default="rsps-biased", help="with --reliance: which supernet R_U is (see `reliance`)")
+    sp.add_argument("--pdf", action="store_true", help="also write each figure as PDF")
     sp.add_argument("--device", default="auto")
     sp.add_argument("--runs-root", default=None)
     sp.add_argument("--data-root", default=None)
@@ -407,7 +430,7 @@ def cmd_reliance(args) -> int:
     from .harness.pipeline import evaluate
     from .harness.profiles import Profile, get_profile, parse_overrides
     from .harness.reliance import stage1_inputs
-    from .harness.report import markdown_table
+    from .report import markdown_table
 
     profile = get_profile(args.profile, parse_overrides(args.set, Profile))
     gt = load_ground_truth()

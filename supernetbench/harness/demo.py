@@ -12,7 +12,7 @@ from .benchmark import load_ground_truth
 from .engine import RunSpec
 from .pipeline import evaluate
 from .profiles import get_profile
-from .report import markdown_table, plot_curves
+from ..report import markdown_table, plot_curves
 from .store import atomic_write_json, atomic_write_text
 
 

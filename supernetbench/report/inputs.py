@@ -1,0 +1,221 @@
+"""What a report is made from: per (method, seed) an ``Evaluation`` artifact, optionally the reliance
+baselines, and the provenance behind every number (data, profile, seeds, BN mode, device, code).
+
+:func:`collect` is the ONE place that calls :func:`supernetbench.harness.pipeline.evaluate`; with cached
+runs, scores (and selections) that call recomputes nothing.
+"""
+from __future__ import annotations
+
+import subprocess
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from supernetbench.harness.benchmark import DATASETS, GroundTruth, load_ground_truth
+from supernetbench.harness.profiles import Profile, get_profile, parse_overrides
+
+__all__ = ["ReportInputs", "StudySpec", "collect", "data_flags", "git_revision", "provenance", "read_study"]
+
+
+@dataclass
+class ReportInputs:
+    """Everything a report renders. ``evaluations[algo][i]`` belongs to ``seeds[i]``."""
+
+    dataset: str
+    seeds: list[int]
+    profile: Profile
+    selectors: list[str]
+    evaluations: dict[str, list[Any]]  # algo -> per-seed pipeline.Evaluation
+    test_acc: np.ndarray  # NB201 test accuracy (%) of `dataset`, NB201 index order
+    archs: np.ndarray  # (15625, 6) op indices, NB201 index order
+    reliance: Any | None = None  # baselines.RelianceResult
+    gt_path: str = ""
+    collect_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.evaluations:
+            raise ValueError("a report needs at least one Stage-1 method")
+        for algo, evs in self.evaluations.items():
+            if len(evs) != len(self.seeds):
+                raise ValueError(f"{algo}: {len(evs)} evaluations for {len(self.seeds)} seeds")
+
+    @property
+    def first(self) -> Any:
+        return next(iter(self.evaluations.values()))[0]
+
+
+def _evaluate(spec: Any, selectors: Sequence[str], *, compute: bool, **kw: Any) -> Any:
+    """The single call into the pipeline (reuses cached runs and scores).
+
+    ``compute=False`` is the artifacts-only mode (a missing artifact is an error, nothing is trained
+    or scored); it is wired to ``evaluate(..., compute=False)`` where the pipeline has it.
+    """
+    from supernetbench.harness.pipeline import evaluate
+
+    if not compute:
+        return evaluate(spec, selectors, compute=False, **kw)
+    return evaluate(spec, selectors, **kw)
+
+
+def collect(algos: Sequence[str], selectors: Sequence[str], dataset: str, seeds: Sequence[int], profile: Profile, *,
+            reliance: bool = False, r_u: str = "rsps-biased", device: str = "auto", runs_root=None,
+            data_root: str | None = None, progress: bool = True, compute: bool = True,
+            gt: GroundTruth | None = None) -> ReportInputs:
+    """Load (or, with ``compute``, make) the artifacts of every (method, seed), plus the reliance
+    baselines when ``reliance`` (for the selectors that need no architecture weights)."""
+    from supernetbench.algorithms import ALGORITHMS
+    from supernetbench.harness.engine import RunSpec
+    from supernetbench.selectors import SELECTORS
+
+    for what, items in (("--algos", algos), ("--selectors", selectors), ("--seeds", seeds)):
+        if not items:
+            raise ValueError(f"{what} is empty; name at least one")
+        if len(set(items)) != len(items):
+            raise ValueError(f"{what} lists a value twice: {list(items)}")
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; valid choices: {', '.join(DATASETS)}")
+    for a in algos:
+        ALGORITHMS.get(a)  # unknown names fail before any work
+    rel_selectors = [s for s in selectors if not SELECTORS.get(s).requires]
+    if reliance and not rel_selectors:
+        raise ValueError(f"--reliance needs a selector that runs on the baselines (no arch weights); "
+                         f"{list(selectors)} all need them: add e.g. valid")
+    if reliance:
+        from supernetbench.harness.baselines import baseline_specs
+
+        baseline_specs(r_u)  # an unknown R_U meaning fails before any work
+    t0 = time.perf_counter()
+    gt = gt or load_ground_truth()
+    evs = {a: [_evaluate(RunSpec(a, dataset, s, profile, (), data_root), list(selectors), compute=compute,
+                         device=device, runs_root=runs_root, progress=progress, gt=gt) for s in seeds]
+           for a in algos}
+    rel = None
+    if reliance:
+        from supernetbench.harness.baselines import evaluate_baselines
+
+        rel = evaluate_baselines(dataset, seeds, profile, rel_selectors, r_u=r_u, device=device, runs_root=runs_root,
+                                 data_root=data_root, gt=gt, progress=progress)
+    return ReportInputs(dataset, list(seeds), profile, list(selectors), evs, gt.test_acc(dataset), gt.archs, rel,
+                        str(gt.path), time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------------------------------ provenance
+def data_flags(description: str) -> list[str]:
+    """Warnings for data that is not the full real data set, read from a run's data description."""
+    d = description.lower()
+    flags = []
+    if "stand-in" in d or "not real" in d:
+        flags.append("SYNTHETIC stand-in data, not the real data set: numbers say nothing about the papers' results")
+    if "partial" in d:
+        flags.append("PARTIAL data set (a subset of the official rows): numbers are not comparable to the papers'")
+    if "jpeg" in d:
+        flags.append("lossy JPEG re-encodings of the images (the CIFAR-10 pack), not the official pixels")
+    return flags
+
+
+def git_revision(path: Path | None = None) -> str:
+    """``<commit>`` (+ ``-dirty`` with uncommitted changes) of the checkout holding this code, or ``unknown``."""
+    where = str(path or Path(__file__).resolve().parent)
+    try:
+        rev = subprocess.run(["git", "-C", where, "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+    return rev + ("-dirty" if dirty else "")
+
+
+def provenance(inputs: ReportInputs) -> dict[str, Any]:
+    """Where every number comes from, as plain JSON-able values."""
+    from supernetbench.harness.engine import CODE_VERSION
+
+    runs = [e for evs in inputs.evaluations.values() for e in evs]
+    configs = [e.run.config for e in runs]
+    data = sorted({str(c.get("data")) for c in configs})
+    scoring = sorted({(e.score_config.bn_mode, e.score_config.images) for e in runs if e.score_config})
+    out: dict[str, Any] = {
+        "dataset": inputs.dataset,
+        "data": data,
+        "flags": sorted({f for d in data for f in data_flags(d)}),
+        "ground_truth": f"NB201 200-epoch mean test accuracy ({inputs.gt_path})",
+        "profile": inputs.profile.name,
+        "profile_fields": inputs.profile.to_dict(),
+        "seeds": list(inputs.seeds),
+        "algos": list(inputs.evaluations),
+        "selectors": list(inputs.selectors),
+        "bn_mode": sorted({b for b, _ in scoring}),
+        "score_images": sorted({n for _, n in scoring}),
+        "device": sorted({str(c.get("device")) for c in configs}),
+        "code_version": CODE_VERSION,
+        "run_code_versions": sorted({str(c.get("code_version")) for c in configs}),
+        "git_revision": git_revision(),
+        "runs": {a: {s: str(e.run.path) for s, e in zip(inputs.seeds, evs)} for a, evs in inputs.evaluations.items()},
+        "skipped": {f"{a} x {sel}": why for a, evs in inputs.evaluations.items() for sel, why in evs[0].skipped.items()},
+        "collect_seconds": round(inputs.collect_seconds, 2),
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+    if inputs.reliance is not None:
+        from supernetbench.harness.baselines import R_U_MEANINGS
+
+        out["reliance"] = {"r_u": inputs.reliance.r_u, "r_u_meaning": R_U_MEANINGS[inputs.reliance.r_u],
+                           "runs": inputs.reliance.runs}
+    return out
+
+
+# ------------------------------------------------------------------------------------ study files
+STUDY_KEYS = {"algos": list, "selectors": list, "datasets": list, "seeds": list, "profile": str, "set": dict,
+              "reliance": bool}
+REQUIRED_STUDY_KEYS = ("algos", "selectors", "datasets", "seeds", "profile")
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A study file (TOML): ``algos``, ``selectors``, ``datasets``, ``seeds``, ``profile``, optional
+    ``reliance = true`` and a ``[set]`` table of profile overrides."""
+
+    algos: list[str]
+    selectors: list[str]
+    datasets: list[str]
+    seeds: list[int]
+    profile: Profile
+    reliance: bool = False
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def read_study(path: str | Path) -> StudySpec:
+    """Parse and check a study file; every problem is one error naming the key and the fix."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"study file {path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"study file {path} is not valid TOML: {e}") from None
+    unknown = sorted(set(raw) - set(STUDY_KEYS))
+    if unknown:
+        raise ValueError(f"study file {path}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(STUDY_KEYS)}")
+    missing = [k for k in REQUIRED_STUDY_KEYS if k not in raw]
+    if missing:
+        raise ValueError(f"study file {path}: missing key(s) {', '.join(missing)} (e.g. algos = [\"darts\"], "
+                         "selectors = [\"prune\", \"valid\"], datasets = [\"cifar10\"], seeds = [0, 1], profile = \"smoke\")")
+    for k, typ in STUDY_KEYS.items():
+        if k in raw and not isinstance(raw[k], typ):
+            raise ValueError(f"study file {path}: {k} must be a TOML {typ.__name__}, got {type(raw[k]).__name__}")
+    for k in ("algos", "selectors", "datasets"):
+        if not raw[k] or not all(isinstance(v, str) for v in raw[k]):
+            raise ValueError(f"study file {path}: {k} must be a non-empty list of strings")
+    if not raw["seeds"] or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32
+                                   for s in raw["seeds"]):
+        raise ValueError(f"study file {path}: seeds must be a non-empty list of integers in 0..2**32-1")
+    bad = [d for d in raw["datasets"] if d not in DATASETS]
+    if bad:
+        raise ValueError(f"study file {path}: unknown dataset(s) {bad}; valid choices: {', '.join(DATASETS)}")
+    overrides = raw.get("set", {})
+    typed = parse_overrides([f"{k}={v}" for k, v in overrides.items()], Profile)
+    return StudySpec(raw["algos"], raw["selectors"], raw["datasets"], raw["seeds"], get_profile(raw["profile"], typed),
+                     bool(raw.get("reliance", False)), typed)
