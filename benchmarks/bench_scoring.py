@@ -1,8 +1,12 @@
-"""Full-space scoring: the naive per-arch path vs one evaluation per shared-weight functional class
-(``dedup``) vs the same with the first cell's arch-independent work shared (``prefix``, the default).
+"""Full-space scoring engines: time, peak memory and archs/s, and the speed-up over the naive path.
 
-All three suites use a seeded random C=4, N=1 supernet, seeded random 32x32 images and a fixed
-seeded sample of 500 NB201 archs (``common.arch_sample``); BN mode ``batch``.
+Every engine (``naive`` = :func:`score_archs`, one evaluation per arch; ``dedup`` one per functional
+class; ``prefix`` + shared first-cell work; ``batched`` many archs stacked per op, the GPU strategy;
+``fast`` the device's default) scores the same fixed seeded sample of 500 NB201 archs
+(``common.arch_sample``) on a seeded random float32 supernet and seeded random 32x32 images, BN mode
+``batch``. ``size``: ``C4-16`` (C=4, N=1, 16 images: the smoke setting) or ``C8-64`` (C=8, N=1,
+64 images: the demo setting). ``cuda`` and ``bf16`` combinations are skipped where the hardware lacks
+them (ASV reports them as skipped).
 """
 from __future__ import annotations
 
@@ -18,49 +22,71 @@ with safe_import():
     HAVE_HARNESS = True
 
 N_ARCHS = 500
-C, N = 4, 1
+SIZES = {"C4-16": (4, 1, 16), "C8-64": (8, 1, 64)}  # (C, N, images)
+ENGINES = ["naive", "dedup", "prefix", "batched", "fast"]
 
 
-def _require_harness() -> None:
+def _require(device: str = "cpu", precision: str = "exact") -> None:
     if not HAVE_HARNESS:
         raise NotImplementedError("supernetbench.harness.scoring is not importable at this commit")
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise NotImplementedError("no CUDA device")
+    if precision == "bf16":
+        try:
+            from supernetbench.harness.batched import bf16_supported
+        except ImportError:
+            raise NotImplementedError("no bf16 precision at this commit") from None
+        if not bf16_supported(torch.device(device)):
+            raise NotImplementedError(f"no native bf16 on this {device}")
 
 
 class _ScoringSetup(Benchmark):
-    def _build(self, images: int) -> None:
-        _require_harness()
-        self.net = random_supernet(C, N)
-        self.data = random_scoring_data(images)
+    def _build(self, size: str, device: str = "cpu", precision: str = "exact") -> None:
+        _require(device, precision)
+        c, n, images = SIZES[size]
+        self.net = random_supernet(c, n).to(device)
+        d = random_scoring_data(images)
+        self.data = type(d)(d.x.to(device), d.y.to(device), (), d.description)
         self.archs = arch_sample(N_ARCHS)
         self.cfg = ScoreConfig(bn_mode="batch", images=images, batch_size=images)
+        self.precision = precision
         score_archs(self.net, self.archs[:2], self.data, self.cfg)  # warm-up: first-call allocations
 
-    def _run(self, path: str):
-        if path == "naive":
-            return score_archs(self.net, self.archs, self.data, self.cfg)
-        return score_space(self.net, self.archs, self.data, self.cfg, progress=False, engine=path)
+    def _run(self, engine: str):
+        if engine == "naive":
+            return score_archs(self.net, self.archs, self.data, self.cfg, precision=self.precision)
+        workers = 2 if engine == "fast" else 1  # fast = the default engine with its worker processes
+        return score_space(self.net, self.archs, self.data, self.cfg, progress=False, engine=engine,
+                           precision=self.precision, workers=workers, save_every=128)
 
 
 class ScoringSuite(_ScoringSetup):
-    """Scoring 500 archs: ``naive`` = ``score_archs`` (one evaluation per arch), ``dedup`` =
-    ``score_space`` (one evaluation per functional class, 396 for this sample), ``prefix`` = the same
-    classes with the first cell's shared work computed once."""
+    """Scoring 500 archs per engine, precision, device and size (396 functional classes)."""
 
-    params = [["dedup", "naive", "prefix"], [16, 64]]
-    param_names = ["path", "images"]
+    params = [ENGINES, ["exact", "bf16"], ["cpu", "cuda"], list(SIZES)]
+    param_names = ["engine", "precision", "device", "size"]
 
-    def setup(self, path: str, images: int) -> None:
-        self._build(images)
+    def setup(self, engine: str, precision: str, device: str, size: str) -> None:
+        self._build(size, device, precision)
 
-    def time_score(self, path: str, images: int) -> None:
-        self._run(path)
+    def time_score(self, engine: str, precision: str, device: str, size: str) -> None:
+        self._run(engine)
 
-    def peakmem_score(self, path: str, images: int) -> None:
-        self._run(path)
+    def peakmem_score(self, engine: str, precision: str, device: str, size: str) -> None:
+        self._run(engine)
 
-    def track_evaluations(self, path: str, images: int) -> int:
-        """Network evaluations the path performs (deterministic: it explains the speedup)."""
-        if path == "naive":
+    def track_archs_per_second(self, engine: str, precision: str, device: str, size: str) -> float:
+        t0 = self.timer()
+        self._run(engine)
+        return len(self.archs) / (self.timer() - t0)
+
+    track_archs_per_second.unit = "archs/s"
+
+    def track_evaluations(self, engine: str, precision: str, device: str, size: str) -> int:
+        """Network evaluations the engine performs (deterministic: part of the speed-up)."""
+        if engine == "naive":
             return len(self.archs)
         _, reps = NB201Space().functional_classes(self.archs, zero_propagates=True)
         return len(reps)
@@ -69,23 +95,22 @@ class ScoringSuite(_ScoringSetup):
 
 
 class ScoringSpeedupSuite(_ScoringSetup):
-    """naive / engine wall-time ratio, all timed back to back in one process (same load, same warm
-    state); the engines must return exactly the naive path's scores. A separate class so that it does
-    not repeat for each ``path``."""
+    """naive / engine wall-time ratio, both timed back to back in one process (same load, same warm
+    state); exact engines must return the naive path's scores exactly."""
 
-    params = [["dedup", "prefix"], [16, 64]]
-    param_names = ["engine", "images"]
+    params = [["dedup", "prefix", "batched", "fast"], ["cpu", "cuda"], list(SIZES)]
+    param_names = ["engine", "device", "size"]
 
-    def setup(self, engine: str, images: int) -> None:
-        self._build(images)
+    def setup(self, engine: str, device: str, size: str) -> None:
+        self._build(size, device)
 
-    def track_speedup(self, engine: str, images: int) -> float:
+    def track_speedup(self, engine: str, device: str, size: str) -> float:
         t0 = self.timer()
         naive = self._run("naive")
         t1 = self.timer()
         fast = self._run(engine)
         t2 = self.timer()
-        if not np.array_equal(naive, fast):
+        if device == "cpu" and not np.array_equal(naive, fast):
             raise AssertionError(f"{engine} and naive scoring disagree")
         return (t1 - t0) / (t2 - t1)
 

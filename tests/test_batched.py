@@ -96,3 +96,22 @@ def test_bf16_runs_where_supported():
     net, sd, cfg, archs = _setup(2, "batch", 1, dtype=torch.float32)
     out = BatchedScorer(_prepared(net, cfg), sd, cfg, precision="bf16").accuracy(archs)
     assert out.shape == (len(archs),) and np.all((out >= 0) & (out <= 100))
+
+
+def test_adaptive_survivors_get_the_exact_full_scores():
+    """Successive halving: the last round's survivors carry exactly the full evaluation's scores, rank
+    above every eliminated class, and the work is below the full evaluation's; R = 0 is the full one."""
+    from supernetbench.harness.adaptive import adaptive_score_space
+
+    net, sd, cfg, _ = _setup(4, "batch", 1, images=16, batch=8)
+    archs = np.random.default_rng(0).integers(0, 5, (120, 6))
+    full = score_space(net, archs, sd, cfg, progress=False)
+    res = adaptive_score_space(net, archs, sd, cfg, rounds=2, top_archs=10)
+    top = res.images == 16
+    assert 0 < top.sum() < len(archs) and res.cost < 1.0
+    np.testing.assert_array_equal(res.scores[top], full[top])
+    assert res.rank_key[top].min() > res.rank_key[~top].max()
+    assert [r["images"] for r in res.rounds] == [4, 8, 16]
+    whole = adaptive_score_space(net, archs, sd, cfg, rounds=0)
+    np.testing.assert_array_equal(whole.scores, full)
+    assert whole.cost == 1.0

@@ -232,3 +232,28 @@ def test_precision_at_top_bounds(pair: tuple[np.ndarray, np.ndarray]) -> None:
     assert M.precision_at_top(x, x, 0.3) == 1.0
     assert 0.0 <= M.precision_at_top(x, y, 0.3) <= 1.0
     assert M.precision_at_top(x, y, 1.0) == 1.0
+
+
+# ------------------------------------------------------------ precision / adaptive agreement
+@PROPERTY_SETTINGS
+@given(_accs_scores_group(), st.sampled_from(sorted(INCREASING_TRANSFORMS)))
+def test_precision_agreement_is_perfect_under_increasing_transforms(data, transform):
+    """A score vector and any strictly increasing transform of it rank the archs alike: Kendall 1 and
+    the same top score groups, hence the same a1."""
+    acc, scores, group_size = data
+    assume(np.unique(scores).size > 1)
+    other = INCREASING_TRANSFORMS[transform](scores)
+    assume(np.unique(other).size == np.unique(scores).size)  # the transform kept every distinct value distinct
+    out = M.precision_agreement(scores, other, acc, group_size=group_size)
+    assert out["kendall"] == pytest.approx(1.0)
+    assert out["top_group_identity"] == [1.0] * len(out["top_group_identity"])
+    np.testing.assert_array_equal(out["a1_reference"], out["a1_other"])
+
+
+@PROPERTY_SETTINGS
+@given(_accs_scores_group())
+def test_precision_agreement_of_a_reversal_is_minus_one(data):
+    acc, scores, group_size = data
+    assume(np.unique(scores).size == scores.size)
+    out = M.precision_agreement(scores, -scores, group_size=group_size)
+    assert out["kendall"] == pytest.approx(-1.0) and out["identical_fraction"] <= 1.0 / scores.size

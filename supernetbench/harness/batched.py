@@ -38,9 +38,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .ops import ReLUConvBN, ResNetBasicBlock, Zero
+from .profiles import PRECISIONS
 from .supernet import NB201Supernet, SearchCell
 
-PRECISIONS = ("exact", "bf16")
 
 
 @dataclass

@@ -533,8 +533,9 @@ def precision_agreement(reference: ArrayLike, other: ArrayLike, test_acc: ArrayL
 
     Returns Kendall ``tau_b`` and Spearman between the two, the fraction of identical scores, the
     largest absolute difference and, when there are at least ``group_size`` archs, the *top-group
-    identity* of the first ``levels`` score groups (``|V_j(ref) ∩ V_j(other)| / |V_j(ref)|``, the
-    sets a1 is built from). With ``test_acc``, also a1 of both vectors at those levels.
+    identity* of the first ``levels`` score groups: the Jaccard index ``|V ∩ V'| / |V ∪ V'|`` of the
+    sets ``V_j`` a1 is built from (1 when both are empty, as ties can make them). With ``test_acc``,
+    also a1 of both vectors at those levels.
 
     Example:
         >>> precision_agreement([1.0, 2.0, 3.0], [1.0, 2.0, 3.5])["kendall"]
@@ -553,9 +554,13 @@ def precision_agreement(reference: ArrayLike, other: ArrayLike, test_acc: ArrayL
     if ref.size >= group_size:
         g_ref, g_oth = _score_groups(ref, group_size), _score_groups(oth, group_size)
         n_levels = min(levels, ref.size // group_size)
-        out["top_group_identity"] = [float(np.sum((g_ref <= j) & (g_oth <= j)) / max(1, np.sum(g_ref <= j)))
-                                     for j in range(n_levels)]
+        out["top_group_identity"] = [_jaccard(g_ref <= j, g_oth <= j) for j in range(n_levels)]
         if test_acc is not None:
             out["a1_reference"] = top_id_rate(test_acc, ref, group_size)[:n_levels].tolist()
             out["a1_other"] = top_id_rate(test_acc, oth, group_size)[:n_levels].tolist()
     return out
+
+
+def _jaccard(a: NDArray[np.bool_], b: NDArray[np.bool_]) -> float:
+    union = int(np.sum(a | b))
+    return 1.0 if union == 0 else float(np.sum(a & b)) / union

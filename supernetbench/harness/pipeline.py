@@ -74,9 +74,12 @@ def evaluate(
     gt: GroundTruth | None = None,
     skip_incompatible: bool = True,
     workers: int | None = None,
+    engine: str = "fast",
+    precision: str = "exact",
 ) -> Evaluation:
     """Train (or reuse) the run, score all archs, compute Stage-1 metrics, run the selectors.
-    ``workers``: CPU processes for scoring (None = all cores).
+    ``workers``: CPU processes for scoring (None = all cores); ``engine`` / ``precision``: see
+    :func:`~supernetbench.harness.scoring.score_space` (bf16 adds ``metrics['precision_agreement']``).
 
     Selector names and their compatibility with ``spec.algo`` are checked before any work: an
     incompatible pair raises :class:`~supernetbench.selectors.IncompatiblePair` unless
@@ -99,14 +102,30 @@ def evaluate(
     run = train_supernet(spec, runs_root=runs_root, device=dev, progress=progress)
     data = cached_search_data(spec.data_config())
     cfg = ScoreConfig.from_profile(spec.profile)
-    scores = cached_score_space(run, gt, data, cfg, dev, progress=progress, workers=workers)
+    scores = cached_score_space(run, gt, data, cfg, dev, progress=progress, workers=workers, engine=engine,
+                                precision=precision)
     test_acc = gt.test_acc(spec.dataset)
     ev = Evaluation(run, scores, stage1_metrics(test_acc, scores, run.archprob), score_config=cfg, skipped=skipped)
+    if precision != "exact":  # never silently cheaper: measure the agreement with exact scoring
+        ev.metrics["precision"] = precision
+        ev.metrics["precision_agreement"] = precision_check(run, gt, data, cfg, scores, dev, engine=engine)
     ctx = selection_context(run, gt, seed=spec.seed, device=dev, data=data, data_root=spec.data_root,
                             full_scores=scores)
     ev.selections = run_selectors(ctx, [n for n in chosen if n not in skipped], skip_incompatible=False,
                                   timings=ev.selection_seconds)
     return ev
+
+
+def precision_check(run: SearchRun, gt: GroundTruth, data, cfg: ScoreConfig, scores: np.ndarray, device,
+                    *, n: int = 512, engine: str = "fast") -> dict[str, Any]:
+    """Agreement of reduced-precision ``scores`` with exact scoring on a seeded sample of ``n`` archs
+    (Kendall tau, identical fraction, largest difference; :func:`metrics.precision_agreement`)."""
+    from .scoring import make_scoring_data, score_space
+
+    idx = np.sort(np.random.default_rng(0).choice(len(gt.archs), min(n, len(gt.archs)), replace=False))
+    sd = make_scoring_data(data, cfg, device, run.profile.torch_dtype)
+    exact = score_space(run.load_supernet(device), gt.archs[idx], sd, cfg, progress=False, engine=engine)
+    return {"sample_archs": int(len(idx)), **M.precision_agreement(exact, scores[idx])}
 
 
 # ------------------------------------------------------------------------------------ Stage 2 alone

@@ -19,6 +19,9 @@ from typing import Any, Mapping
 from .checks import C_RANGE, N_RANGE, check_choice, check_float, check_int
 
 BN_MODES = ("batch", "running", "recalibrate")
+#: full-space scoring engines and precisions (see :mod:`.scoring` and :mod:`.batched`)
+SCORING_ENGINES = ("fast", "prefix", "dedup", "batched", "naive")
+PRECISIONS = ("exact", "bf16")
 DTYPES = ("float32", "float64")
 SPLITS = ("protocol", "nb201")
 

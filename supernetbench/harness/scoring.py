@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .batched import PRECISIONS, BatchedScorer, check_precision, precision_context
+from .batched import BatchedScorer, check_precision, precision_context
 from .data import Augment, normalize
 from .device import torch_threads
-from .profiles import BN_MODES, Profile
+from .profiles import BN_MODES, SCORING_ENGINES, Profile
 from .space import NB201Space
 from .locks import claim
 from .progress import progress_bar
@@ -40,7 +40,7 @@ from .store import cache_dir, content_hash, file_sha256, load_cached_arrays, sav
 #: channels-last float32 tensors in single-threaded worker processes; ``prefix`` and ``dedup`` are the
 #: NCHW per-class loops (with / without shared first-cell work); ``batched`` stacks many archs per op
 #: (:mod:`.batched`); ``naive`` is :func:`score_archs` (one evaluation per arch, no deduplication).
-ENGINES = ("fast", "prefix", "dedup", "batched", "naive")
+ENGINES = SCORING_ENGINES
 
 
 @dataclass(frozen=True, kw_only=True)
