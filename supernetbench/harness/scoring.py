@@ -286,15 +286,21 @@ def _pool_blocks(net, sd, cfg, engine, arch_blocks: list[np.ndarray], workers: i
             yield futures[f], f.result()
 
 
+def score_cache_path(run, gt, sd: ScoringData, cfg: ScoreConfig) -> Path:
+    """Where :func:`cached_score_space` keeps the scores of ``run`` (content hash of the supernet
+    weights, the scoring subset, the scoring config and the arch list); studies check it exists."""
+    key = content_hash(file_sha256(Path(run.path) / "supernet.pt"), sd.fingerprint(), asdict(cfg),
+                       gt.archs, "score-v1")
+    return cache_dir() / "scores" / f"{key}.npz"
+
+
 def cached_score_space(run, gt, data, cfg: ScoreConfig, device: torch.device | str = "cpu",
                        progress: bool = True, workers: int | None = None) -> np.ndarray:
     """Scores of all 15,625 archs (NB201 index order) for a finished run, cached by content hash of
     (supernet weights, scoring subset, BN mode and scoring config). ``workers``: CPU processes
     (None: all cores)."""
     sd = make_scoring_data(data, cfg, device, run.profile.torch_dtype)
-    key = content_hash(file_sha256(Path(run.path) / "supernet.pt"), sd.fingerprint(), asdict(cfg),
-                       gt.archs, "score-v1")
-    path = cache_dir() / "scores" / f"{key}.npz"  # checksummed: an altered entry is recomputed
+    path = score_cache_path(run, gt, sd, cfg)  # checksummed: an altered entry is recomputed
     path.parent.mkdir(parents=True, exist_ok=True)
     with claim(path.with_suffix(".lock"), f"the scores of {Path(run.path).name}", announce=progress):
         cached = load_cached_arrays(path, ["scores"])
