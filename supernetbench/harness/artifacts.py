@@ -1,6 +1,6 @@
 """Stage-2 results as content-addressed artifacts, so finished work is never recomputed.
 
-A selection lives at ``<run dir>/selections/<selector>-<dist>-s<seed>-<hash>.json`` (written
+A selection lives at ``<run dir>/selections/<selector>[-<dist>]-s<seed>-<hash>.json`` (written
 atomically, under a file lock). Its path is a pure function of the run's identity (the run
 directory name holds ``RunSpec.key()``), the selector, the candidate distribution (``-`` for
 selectors that sample nothing), the selection seed, the Stage-2 profile fields (``LATER_FIELDS``)
@@ -50,7 +50,8 @@ def selection_path(run_dir: str | Path, selector: str, profile: Profile, seed: i
     dist = distribution if SELECTORS.get(selector).samples else "-"  # prune/perturb sample nothing
     key = content_hash(Path(run_dir).name, selector, dist, int(seed), stage2_fields(profile), CODE_VERSION,
                        SELECTION_FORMAT)
-    return Path(run_dir) / "selections" / f"{selector}-{dist}-s{seed}-{key}.json"
+    name = f"{selector}-s{seed}" if dist == "-" else f"{selector}-{dist}-s{seed}"
+    return Path(run_dir) / "selections" / f"{name}-{key}.json"
 
 
 def _inputs(run: SearchRun, gt, full_scores: np.ndarray | None) -> dict[str, Any]:
@@ -86,7 +87,15 @@ def cached_selection(ctx, name: str, *, progress: bool = False):
     stored atomically. Returns ``(Selection, seconds it took to compute, reused?)``."""
     from ..selectors import SELECTORS, Selection
 
+    def compute():
+        cls = SELECTORS.get(name)
+        t0 = time.perf_counter()
+        sel = cls(cls.config_from_profile(ctx.profile))(ctx, np.random.default_rng(ctx.seed))
+        return sel, time.perf_counter() - t0
+
     run = ctx.run
+    if not (Path(run.path) / "DONE").is_file():  # not a finished run directory (a stand-in): nothing to store
+        return (*compute(), False)
     path = selection_path(run.path, name, ctx.profile, ctx.seed, ctx.distribution)
     inputs = _inputs(run, ctx.gt, ctx.full_scores)
     rec = read_selection(path, inputs)
@@ -94,13 +103,10 @@ def cached_selection(ctx, name: str, *, progress: bool = False):
         with claim(path.with_suffix(".lock"), f"selection {path.name}", announce=progress):
             rec = read_selection(path, inputs)  # made by the process we waited for?
             if rec is None:
-                cls = SELECTORS.get(name)
-                t0 = time.perf_counter()
-                sel = cls(cls.config_from_profile(ctx.profile))(ctx, np.random.default_rng(ctx.seed))
-                seconds = time.perf_counter() - t0
+                sel, seconds = compute()
                 atomic_write_json(path, {
                     "format": SELECTION_FORMAT, "selector": name, "seed": int(ctx.seed),
-                    "distribution": ctx.distribution, "run": run.path.name, "stage2": stage2_fields(ctx.profile),
+                    "distribution": ctx.distribution, "run": Path(run.path).name, "stage2": stage2_fields(ctx.profile),
                     "code_version": CODE_VERSION, "inputs": inputs, "seconds": seconds,
                     "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "selection": asdict(sel)})
                 return sel, seconds, False
