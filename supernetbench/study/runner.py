@@ -170,8 +170,10 @@ def run_study(spec: StudySpec, *, progress: bool = True) -> StudyReport:
     for t in p.tasks:
         st, records[t.id] = task_state(spec, t)
         states[t.id] = "done" if st == "done" else "pending"  # failed before / running elsewhere: (re)run it
-    backend = BACKENDS.get(spec.backend)(spec, secrets.token_hex(4))
     todo = [t for t in p.tasks if states[t.id] != "done"]
+    if not todo:  # everything is in the store: no workers, no cluster
+        return _finish(spec, p, states, records, t_start, [])
+    backend = BACKENDS.get(spec.backend)(spec, secrets.token_hex(4))
     mean = durations(spec, p)
     bar = progress_bar(None, progress, total=len(todo), desc=f"study ({len(p.tasks)} tasks, {len(todo)} to run)",
                        unit="task")
@@ -207,7 +209,7 @@ def run_study(spec: StudySpec, *, progress: bool = True) -> StudyReport:
                     n = sum(1 for x in computed if by_id[x].kind == t.kind and states[x] == "done")
                     mean[t.kind] = (mean.get(t.kind, res["seconds"]) * (n - 1) + res["seconds"]) / n
                 bar.update(1)
-                bar.set_postfix_str(f"ETA {fmt_s(eta(states, records, p, mean, backend.slots))}")
+                bar.set_postfix_str(f"ETA {fmt_s(eta(states, records, p, mean, backend.slots))}", refresh=False)
                 say(f"[{sum(s in ('done', 'failed') for s in states.values())}/{len(p.tasks)}] "
                     + (f"done    {t.id} ({res.get('seconds', 0):.1f} s): {res.get('summary', '')}" if ok else
                        f"FAILED  {t.id}: {res['error']} (log {res['log']})"))
@@ -219,7 +221,12 @@ def run_study(spec: StudySpec, *, progress: bool = True) -> StudyReport:
     finally:
         backend.close()
         bar.close()
+    return _finish(spec, p, states, records, t_start, computed)
+
+
+def _finish(spec: StudySpec, p: Plan, states, records, t_start: float, computed: list[str]) -> StudyReport:
     _block(p, states)
-    rep = StudyReport(spec, states, records, p.skipped, wall_s=time.time() - t_start, computed=computed)
+    rep = StudyReport(spec, states, records, p.skipped, wall_s=time.time() - t_start, computed=computed, eta_s=0.0
+                      if all(s == "done" for s in states.values()) else None)
     atomic_write_json(spec.study_dir / "summary.json", rep.summary())
     return rep
