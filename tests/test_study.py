@@ -91,14 +91,25 @@ def test_study_store_is_the_suites_store(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------ local backend
+def _share_decoded_data(store: Path) -> None:
+    """Link the decoded CIFAR-10 pack of the usual cache into the fresh store (sha256-checked on
+    read): decoding it again would cost ~30 s per worker and test nothing about studies."""
+    from supernetbench.harness.store import cache_dir
+
+    for f in (cache_dir() / "decoded").glob("cifar10-*.npz"):
+        (store / "decoded").mkdir(exist_ok=True)
+        (store / "decoded" / f.name).symlink_to(f.resolve())
+
+
 @pytest.fixture(scope="module")
 def local_study(tmp_path_factory):
     """A study run three times: with one planted failure, after fixing it, and once more."""
     store = tmp_path_factory.mktemp("store")
+    _share_decoded_data(store)
     spec = _spec(store)
-    bad = run_dir(spec, Task("train", "darts", "cifar10", 0))
+    bad = run_dir(spec, Task("train", "rsps-biased", "cifar10", 0))
     bad.mkdir(parents=True)
-    (bad / "checkpoint.pt").write_bytes(b"not a checkpoint")  # the darts run cannot resume: it fails
+    (bad / "checkpoint.pt").write_bytes(b"not a checkpoint")  # the R_I baseline cannot resume: it fails
     t0 = time.time()
     first = run_study(spec, progress=False)
     t1 = time.time()
@@ -110,16 +121,17 @@ def local_study(tmp_path_factory):
 
 
 def test_local_failure_is_reported_and_others_finish(local_study):
-    spec, first, *_ = local_study
-    assert first.states["train:darts-cifar10-s0"] == "failed"
-    rec = first.records["train:darts-cifar10-s0"]
+    spec, first, second, *_ = local_study
+    failed = "train:rsps-biased-cifar10-s0"
+    assert first.states[failed] == "failed"
+    rec = first.records[failed]
     assert "cannot resume" in rec["error"] and Path(rec["log"]).is_file()
     assert "CorruptFileError" in Path(rec["log"]).read_text()
-    assert first.states["score:darts-cifar10-s0"] == "blocked"
-    assert first.states["select:darts-cifar10-s0:valid"] == "blocked"
-    others = [t for t, s in first.states.items() if "darts-" not in t]
-    assert others and all(first.states[t] == "done" for t in others)  # incl. the reliance statistics
-    rel = json.loads(artifact(spec, Task("reliance")).read_text())
+    assert first.states["select:rsps-biased-cifar10-s0:valid@uniform"] == "blocked"
+    assert first.states["reliance:cifar10"] == "blocked"
+    others = [t for t in first.states if "rsps-biased" not in t and not t.startswith("reliance")]
+    assert len(others) == 11 and all(first.states[t] == "done" for t in others)
+    rel = json.loads(artifact(spec, Task("reliance")).read_text())  # made by the second run
     assert set(rel["statistics"]) == {"valid", "perturb"} and rel["seeds"] == [0]
 
 

@@ -132,8 +132,10 @@ class StudySpec:
 
 def read_toml(path: str | os.PathLike) -> dict[str, Any]:
     """A study TOML file as a dict; a missing or malformed file is one error naming it."""
-    import tomllib
-
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        raise RuntimeError("study TOML files need Python >= 3.11 (tomllib); give the study as flags instead") from None
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
