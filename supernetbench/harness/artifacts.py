@@ -54,7 +54,8 @@ def selection_path(run_dir: str | Path, selector: str, profile: Profile, seed: i
     return Path(run_dir) / "selections" / f"{name}-{key}.json"
 
 
-def _inputs(run: SearchRun, gt, full_scores: np.ndarray | None) -> dict[str, Any]:
+def selection_inputs(run: SearchRun, gt, full_scores: np.ndarray | None) -> dict[str, Any]:
+    """What a selection is computed from (recorded with it; a record whose inputs differ is stale)."""
     return {"supernet_sha256": file_sha256(Path(run.path) / "supernet.pt"),
             "ground_truth": content_hash(gt.archs, gt.test_acc(run.dataset)),
             "scores": content_hash(np.asarray(full_scores, dtype=np.float64)) if full_scores is not None else None}
@@ -97,7 +98,7 @@ def cached_selection(ctx, name: str, *, progress: bool = False):
     if not (Path(run.path) / "DONE").is_file():  # not a finished run directory (a stand-in): nothing to store
         return (*compute(), False)
     path = selection_path(run.path, name, ctx.profile, ctx.seed, ctx.distribution)
-    inputs = _inputs(run, ctx.gt, ctx.full_scores)
+    inputs = selection_inputs(run, ctx.gt, ctx.full_scores)
     rec = read_selection(path, inputs)
     if rec is None:
         with claim(path.with_suffix(".lock"), f"selection {path.name}", announce=progress):

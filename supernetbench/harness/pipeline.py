@@ -128,7 +128,7 @@ def evaluate(
 def _stored_inputs(spec: RunSpec, selectors: list[str], runs_root, gt: GroundTruth, cfg: ScoreConfig):
     """(run, search data, scores) of ``spec`` from the store, or :class:`MissingArtifacts` naming
     every missing artifact (run, scores, selections) at once."""
-    from .artifacts import MissingArtifacts, read_selection, selection_path, study_command
+    from .artifacts import MissingArtifacts, read_selection, selection_inputs, selection_path, study_command
     from .engine import run_dir_for
     from .scoring import make_scoring_data, score_cache_path
     from .store import load_cached_arrays
@@ -146,9 +146,10 @@ def _stored_inputs(spec: RunSpec, selectors: list[str], runs_root, gt: GroundTru
             missing.append(f"full-space scores {path}")
         else:
             scores = entry["scores"]
+    inputs = selection_inputs(run, gt, scores) if scores is not None else None  # a stale record counts as missing
     for name in selectors:
         path = selection_path(run_dir, name, spec.profile, spec.seed)
-        if read_selection(path) is None:
+        if read_selection(path, inputs) is None:
             missing.append(f"selection {path}")
     if missing:
         raise MissingArtifacts(missing, study_command(spec, list(selectors), runs_root))

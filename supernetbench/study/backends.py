@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import concurrent.futures as cf
+import dataclasses
 import multiprocessing as mp
 import os
 from typing import Any, ClassVar
@@ -119,6 +120,8 @@ class LocalBackend(Backend):
 @BACKENDS.register("ray")
 class RayBackend(Backend):
     def __init__(self, spec: StudySpec, session: str) -> None:
+        # workers on other nodes have another cwd and environment: give them absolute store paths
+        spec = dataclasses.replace(spec, store=str(spec.store_path.resolve()), runs_root=str(spec.runs_path.resolve()))
         super().__init__(spec, session)
         try:
             import ray
