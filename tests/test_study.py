@@ -186,7 +186,7 @@ def test_ray_study_retries_a_killed_worker(local_study):
                 os.kill(rec["pid"], signal.SIGKILL)  # mid-run: after epoch 1 of 3
                 killed = rec["pid"]
             time.sleep(0.005)
-        runner.join(timeout=300)
+        runner.join(timeout=900)
     finally:
         ray.shutdown()
     assert killed is not None, "the rsps training was never seen between its first checkpoint and its end"

@@ -69,18 +69,18 @@ def durations(spec: StudySpec, p: Plan) -> dict[str, float]:
 
 
 def eta(states: dict[str, str], records: dict[str, dict], p: Plan, mean: dict[str, float], slots: int) -> float | None:
-    """Seconds left: the estimated work of unfinished tasks over the parallel slots (None while a
-    kind that is still to run has never been measured)."""
-    left = 0.0
-    now = time.time()
+    """Seconds left: the estimated work of unfinished tasks over the parallel slots. A kind never
+    measured yet counts as the mean of the measured kinds; None while nothing has been measured."""
+    if not mean:
+        return None
+    left, now, other = 0.0, time.time(), sum(mean.values()) / len(mean)
     for t in p.tasks:
         s = states[t.id]
         if s in ("done", "failed", "blocked"):
             continue
-        if t.kind not in mean:
-            return None
+        est = mean.get(t.kind, other)
         started = records.get(t.id, {}).get("started") if s == "running" else None
-        left += max(0.0, mean[t.kind] - (now - started)) if started else mean[t.kind]
+        left += max(0.0, est - (now - started)) if started else est
     return left / max(1, slots)
 
 
