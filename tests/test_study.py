@@ -29,6 +29,8 @@ from supernetbench.study.tasks import Task, artifact, read_record, run_dir
 TINY = {"epochs": 3, "train_size": 128, "valid_size": 64, "score_images": 4, "score_batch_size": 4, "valid_images": 4,
         "jacob_batch": 4, "perturb_valid_images": 8, "num_samples": 4, "C": 2}
 TINY_FLAGS = [f"{k}={v}" for k, v in TINY.items()]
+#: one xdist worker for the module (``make test`` runs -n auto --dist loadgroup): its study runs once
+pytestmark = pytest.mark.xdist_group("study")
 
 
 def _spec(store: Path, **kw) -> StudySpec:
