@@ -259,7 +259,8 @@ def cmd_report(args) -> int:
         jobs = [(args.algos, args.selectors, args.dataset, args.seeds, profile, args.reliance, Path(args.out))]
     for algos, selectors, dataset, seeds, profile, reliance, out in jobs:
         inputs = collect(algos, selectors, dataset, seeds, profile, reliance=reliance, r_u=args.r_u,
-                         device=args.device, runs_root=args.runs_root, data_root=args.data_root)
+                         device=args.device, runs_root=args.runs_root, data_root=args.data_root,
+                         compute=not args.artifacts_only)
         index = write_report(inputs, out, pdf=args.pdf)
         print((out / "tables" / "s1xs2_test_error.md").read_text())
         print(f"wrote {index} and {index.with_suffix('.md')}")
@@ -272,6 +273,70 @@ def cmd_demo(args) -> int:
     summary = run_demo(Path(args.out), device=args.device, profile=args.profile, algos=args.algos)
     print(f"\nwrote {summary}")
     return 0
+
+
+def cmd_study(args) -> int:
+    """Run a study (or, with --status, show its state); 1 when a task failed or is left blocked."""
+    from .study import StudySpec, run_study, status_table, study_status
+
+    flags = {"algos": args.algos, "selectors": args.selectors, "datasets": args.datasets, "seeds": args.seeds,
+             "profile": args.profile, "set": args.set, "backend": args.backend, "device": args.device,
+             "store": args.store, "runs_root": args.runs_root, "data_root": args.data_root, "workers": args.workers,
+             "address": args.address, "retries": args.retries, "r_u": args.r_u,
+             "reliance": False if args.no_reliance else None}
+    spec = StudySpec.from_toml(args.config, **flags) if args.config else \
+        StudySpec.from_mapping({k: v for k, v in flags.items() if v is not None})
+    if args.status:
+        rep = study_status(spec)
+        _print(rep.summary() if args.json else status_table(rep), args.json)
+        return EXIT_OK
+    rep = run_study(spec, progress=not args.quiet)
+    c = rep.counts()
+    if args.json:
+        _print(rep.summary(), True)
+    else:
+        print(f"study {spec.study_dir}: {c['done']} done ({len(rep.computed)} run now), {c['failed']} failed, "
+              f"{c['blocked']} blocked, {len(rep.skipped)} incompatible pair(s) skipped; {rep.wall_s:.1f} s")
+        for t, s in rep.states.items():
+            if s == "failed":
+                print(f"failed: {t}: {rep.records[t].get('error')} (log {rep.records[t].get('log')})")
+    return EXIT_OK if rep.ok else EXIT_FAILED
+
+
+def add_study_command(sub) -> None:
+    from .harness.baselines import R_U_MEANINGS
+    from .harness.benchmark import DATASETS
+    from .study.spec import BACKEND_NAMES
+
+    sp = sub.add_parser("study", help="methods x selectors x datasets x seeds as resumable tasks (local pool or Ray)",
+                        description="Run every Stage-1 training, scoring, selection and reliance task of a study; "
+                                    "finished artifacts (shared with `pytest suites`) are reused. Flags override "
+                                    "the optional TOML file.")
+    sp.add_argument("config", nargs="?", default=None, help="a study TOML file (keys: algos, selectors, datasets, "
+                    "seeds, profile, [set], backend, ...)")
+    sp.add_argument("--algos", nargs="+", default=None, help="Stage-1 methods (default: all registered)")
+    sp.add_argument("--selectors", nargs="+", default=None, help="Stage-2 selectors (default: all registered)")
+    sp.add_argument("--datasets", nargs="+", default=None, choices=DATASETS, help="default: cifar10")
+    sp.add_argument("--seeds", nargs="+", type=SEED, default=None, help="default: 0")
+    sp.add_argument("--profile", default=None, help="smoke (default) | demo | paper | reference")
+    sp.add_argument("--set", action="extend", nargs="+", metavar="FIELD=VALUE", help="override profile fields")
+    sp.add_argument("--backend", default=None, choices=BACKEND_NAMES, help="local (default) | ray")
+    sp.add_argument("--address", default=None, help="ray: cluster address ('auto' = the running cluster; "
+                    "default: start a local instance)")
+    sp.add_argument("--workers", type=_int_arg(1, 4096), default=None,
+                    help="tasks at a time (default: CPU cores, or GPUs, or the Ray cluster's)")
+    sp.add_argument("--retries", type=_int_arg(0, 100), default=None, help="reruns of a task whose worker died (default 2)")
+    sp.add_argument("--device", default=None, help="auto (default) | cpu | cuda")
+    sp.add_argument("--store", default=None, help="artifact store, shared by all workers (default: $SUPERNETBENCH_CACHE, "
+                    "the one `pytest suites` uses)")
+    sp.add_argument("--runs-root", default=None, help="Stage-1 runs (default: <store>/runs)")
+    sp.add_argument("--data-root", default=None)
+    sp.add_argument("--r-u", default=None, choices=list(R_U_MEANINGS), help="which supernet R_U is (P9)")
+    sp.add_argument("--no-reliance", action="store_true", help="skip the baseline supernets and reliance statistics")
+    sp.add_argument("--status", action="store_true", help="show what is done, running, failed or pending, with an ETA")
+    sp.add_argument("--quiet", action="store_true", help="no progress lines")
+    sp.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    sp.set_defaults(func=cmd_study)
 
 
 # ---------------------------------------------------------------------------------------- parser
@@ -401,6 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also the reliance statistics and combined score (trains the baseline supernets)")
     sp.add_argument("--r-u", default="rsps-biased", help="with --reliance: which supernet R_U is (see `reliance`)")
     sp.add_argument("--pdf", action="store_true", help="also write each figure as PDF")
+    sp.add_argument("--artifacts-only", action="store_true",
+                    help="train, score and select nothing: a missing artifact is an error naming the study that makes it")
     sp.add_argument("--device", default="auto")
     sp.add_argument("--runs-root", default=None)
     sp.add_argument("--data-root", default=None)
@@ -414,6 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", default="auto")
     sp.set_defaults(func=cmd_demo)
     add_stage2_commands(sub)
+    add_study_command(sub)
     return p
 
 

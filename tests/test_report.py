@@ -371,13 +371,13 @@ def test_read_study(tmp_path: Path) -> None:
                  'profile = "smoke"\n[set]\nepochs = 2\nvalid_images = "none"\n')
     st_ = read_study(f)
     assert st_.algos == ["darts"] and st_.seeds == [0, 1] and st_.profile.epochs == 2
-    assert st_.profile.valid_images is None and st_.reliance is False
+    assert st_.profile.valid_images is None and st_.reliance is True  # the study's default
     f.write_text('algos = ["darts"]\nselector = ["valid"]\n')
-    with pytest.raises(ValueError, match="unknown key\\(s\\) selector; valid keys"):
+    with pytest.raises(ValueError, match="unknown study key\\(s\\) selector; valid keys"):
         read_study(f)
-    f.write_text('algos = ["darts"]\n')
-    with pytest.raises(ValueError, match="missing key\\(s\\) selectors, datasets, seeds, profile"):
-        read_study(f)
+    f.write_text('algos = ["darts"]\nreliance = false\n')  # the same defaults as `supernetbench study`
+    st_ = read_study(f)
+    assert st_.datasets == ["cifar10"] and st_.seeds == [0] and "valid" in st_.selectors and not st_.reliance
     f.write_text('algos = ["darts"]\nselectors = ["valid"]\ndatasets = ["cifar1"]\nseeds = [0]\nprofile = "smoke"\n')
     with pytest.raises(ValueError, match="unknown dataset"):
         read_study(f)
@@ -406,7 +406,7 @@ def test_cli_report_from_study(report, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(pipeline, "cached_score_space", _fast_scores)
     f = tmp_path / "study.toml"
     f.write_text('algos = ["darts", "rsps"]\nselectors = ["prune", "valid"]\ndatasets = ["cifar10"]\nseeds = [0, 1]\n'
-                 'profile = "smoke"\n[set]\n' + "".join(f"{k} = {v}\n" for k, v in TINY.items()))
+                 'profile = "smoke"\nreliance = false\n[set]\n' + "".join(f"{k} = {v}\n" for k, v in TINY.items()))
     rc, out, err = run_cli("report", "--study", str(f), "--out", str(tmp_path / "rep"), "--runs-root", str(root),
                            "--device", "cpu")
     assert rc == 0, err

@@ -12,8 +12,8 @@ R_U has two meanings in the sources (P9): the papers' code (``rsps2``) and §4.2
 **biased-trained** supernet sampled uniformly - then R_I-R_U isolates the candidate distribution on
 one supernet (and is ~0 for ``perturb``, which samples nothing) - while the Fig. 2/5 captions
 describe a **uniformly trained** RSPS supernet. ``r_u="rsps-biased"`` (default) or ``"rsps"``;
-every result records which. Stage-1 runs are content-addressed, so reruns reuse them; no full-space
-scoring happens here (``valid`` scores its 100 candidates only).
+every result records which. Stage-1 runs and selections are content-addressed, so reruns reuse them;
+no full-space scoring happens here (``valid`` scores its 100 candidates only).
 """
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ from . import metrics as M
 from .benchmark import GroundTruth, load_ground_truth
 from .device import resolve_device
 from .engine import RunSpec, train_supernet
-from .pipeline import run_selectors, selection_context
+from .artifacts import cached_selection
+from .pipeline import selection_context
 from .profiles import Profile
 from .reliance import BASELINES, PairScore, combined_ranking, reliance_differences, reliance_table, stage2_inputs
 
@@ -108,7 +109,7 @@ def evaluate_baselines(dataset: str, seeds: Sequence[int], profile: Profile, sel
             for s in selectors:
                 key = (algo, s, dist if SELECTORS.get(s).samples else None)  # perturb ignores the distribution
                 if key not in done:
-                    done[key] = run_selectors(ctx, [s], skip_incompatible=False)[s]
+                    done[key] = cached_selection(ctx, s, progress=progress)[0]  # stored artifact when it exists
                 selected[s][b].append(done[key].test_acc)
                 details[s][b].append({"arch": done[key].arch, "test_acc": done[key].test_acc})
     return RelianceResult(dataset, profile.name, list(seeds), r_u, selected, runs, details)

@@ -17,6 +17,7 @@ from . import metrics as M
 from .benchmark import GroundTruth, load_ground_truth
 from .device import resolve_device
 from .engine import RunSpec, SearchRun, cached_search_data, train_supernet
+from .artifacts import cached_selection
 from .scoring import ScoreConfig, cached_score_space
 
 
@@ -44,7 +45,8 @@ class Evaluation:
     selections: dict[str, Any] = field(default_factory=dict)
     score_config: ScoreConfig | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # selector -> why it does not apply
-    selection_seconds: dict[str, float] = field(default_factory=dict)
+    selection_seconds: dict[str, float] = field(default_factory=dict)  # compute time (also when reused)
+    reused: list[str] = field(default_factory=list)  # selections read from their stored artifact
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -61,6 +63,7 @@ class Evaluation:
             "selections": {k: asdict(v) for k, v in self.selections.items()},
             "skipped_selectors": dict(self.skipped),
             "selection_seconds": self.selection_seconds,
+            "reused_selections": list(self.reused),
         }
 
 
@@ -76,10 +79,17 @@ def evaluate(
     workers: int | None = None,
     engine: str = "fast",
     precision: str = "exact",
+    compute: bool = True,
 ) -> Evaluation:
     """Train (or reuse) the run, score all archs, compute Stage-1 metrics, run the selectors.
     ``workers``: CPU processes for scoring (None = all cores); ``engine`` / ``precision``: see
     :func:`~supernetbench.harness.scoring.score_space` (bf16 adds ``metrics['precision_agreement']``).
+
+    Every stage is a stored artifact (run directory, score cache, selection records of
+    :mod:`~supernetbench.harness.artifacts`): what exists is reused, so an evaluation whose
+    artifacts all exist recomputes only the Stage-1 metrics. ``compute=False`` uses artifacts only
+    and raises :class:`~supernetbench.harness.artifacts.MissingArtifacts` (listing what is missing
+    and the ``supernetbench study`` command that makes it) instead of computing anything.
 
     Selector names and their compatibility with ``spec.algo`` are checked before any work: an
     incompatible pair raises :class:`~supernetbench.selectors.IncompatiblePair` unless
@@ -99,11 +109,15 @@ def evaluate(
             skipped[name] = str(e)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     gt = gt or load_ground_truth()
-    run = train_supernet(spec, runs_root=runs_root, device=dev, progress=progress)
-    data = cached_search_data(spec.data_config())
     cfg = ScoreConfig.from_profile(spec.profile)
-    scores = cached_score_space(run, gt, data, cfg, dev, progress=progress, workers=workers, engine=engine,
-                                precision=precision)
+    names = [n for n in chosen if n not in skipped]
+    if not compute:
+        run, data, scores = _stored_inputs(spec, names, runs_root, gt, cfg, precision)
+    else:
+        run = train_supernet(spec, runs_root=runs_root, device=dev, progress=progress)
+        data = cached_search_data(spec.data_config())
+        scores = cached_score_space(run, gt, data, cfg, dev, progress=progress, workers=workers,
+                                    engine=engine, precision=precision)
     test_acc = gt.test_acc(spec.dataset)
     ev = Evaluation(run, scores, stage1_metrics(test_acc, scores, run.archprob), score_config=cfg, skipped=skipped)
     if precision != "exact":  # never silently cheaper: measure the agreement with exact scoring
@@ -111,8 +125,10 @@ def evaluate(
         ev.metrics["precision_agreement"] = precision_check(run, gt, data, cfg, scores, dev, engine=engine)
     ctx = selection_context(run, gt, seed=spec.seed, device=dev, data=data, data_root=spec.data_root,
                             full_scores=scores)
-    ev.selections = run_selectors(ctx, [n for n in chosen if n not in skipped], skip_incompatible=False,
-                                  timings=ev.selection_seconds)
+    for name in names:  # stored selections are reused; new ones are stored
+        ev.selections[name], ev.selection_seconds[name], reused = cached_selection(ctx, name, progress=progress)
+        if reused:
+            ev.reused.append(name)
     return ev
 
 
@@ -126,6 +142,38 @@ def precision_check(run: SearchRun, gt: GroundTruth, data, cfg: ScoreConfig, sco
     sd = make_scoring_data(data, cfg, device, run.profile.torch_dtype)
     exact = score_space(run.load_supernet(device), gt.archs[idx], sd, cfg, progress=False, engine=engine)
     return {"sample_archs": int(len(idx)), **M.precision_agreement(exact, scores[idx])}
+
+
+def _stored_inputs(spec: RunSpec, selectors: list[str], runs_root, gt: GroundTruth, cfg: ScoreConfig,
+                   precision: str = "exact"):
+    """(run, search data, scores) of ``spec`` from the store, or :class:`MissingArtifacts` naming
+    every missing artifact (run, scores, selections) at once."""
+    from .artifacts import MissingArtifacts, read_selection, selection_inputs, selection_path, study_command
+    from .engine import run_dir_for
+    from .scoring import make_scoring_data, score_cache_path
+    from .store import load_cached_arrays
+
+    run_dir = run_dir_for(spec, runs_root)
+    missing, run, data, scores = [], None, None, None
+    if not (run_dir / "DONE").exists():
+        missing.append(f"Stage-1 run {run_dir}")
+    else:
+        run = SearchRun.load(run_dir)
+        data = cached_search_data(spec.data_config())
+        path = score_cache_path(run, gt, make_scoring_data(data, cfg, "cpu", spec.profile.torch_dtype), cfg, precision)
+        entry = load_cached_arrays(path, ["scores"])
+        if entry is None:
+            missing.append(f"full-space scores {path}")
+        else:
+            scores = entry["scores"]
+    inputs = selection_inputs(run, gt, scores) if scores is not None else None  # a stale record counts as missing
+    for name in selectors:
+        path = selection_path(run_dir, name, spec.profile, spec.seed)
+        if read_selection(path, inputs) is None:
+            missing.append(f"selection {path}")
+    if missing:
+        raise MissingArtifacts(missing, study_command(spec, list(selectors), runs_root))
+    return run, data, scores
 
 
 # ------------------------------------------------------------------------------------ Stage 2 alone

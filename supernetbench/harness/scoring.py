@@ -329,19 +329,23 @@ def _pool_blocks(net, sd, cfg, engine, precision, arch_blocks: list[np.ndarray],
             yield futures[f], f.result()
 
 
+def score_cache_path(run, gt, sd: ScoringData, cfg: ScoreConfig, precision: str = "exact") -> Path:
+    """Where :func:`cached_score_space` keeps the scores of ``run`` (content hash of the supernet
+    weights, the scoring subset, the scoring config, the arch list and a non-exact precision; the
+    exact engines give the same counts, so they share one entry); studies check it exists."""
+    parts = [file_sha256(Path(run.path) / "supernet.pt"), sd.fingerprint(), asdict(cfg), gt.archs, "score-v1"]
+    if precision != "exact":
+        parts.append(precision)
+    return cache_dir() / "scores" / f"{content_hash(*parts)}.npz"
+
+
 def cached_score_space(run, gt, data, cfg: ScoreConfig, device: torch.device | str = "cpu",
                        progress: bool = True, workers: int | None = None, engine: str = "fast",
                        precision: str = "exact") -> np.ndarray:
     """Scores of all 15,625 archs (NB201 index order) for a finished run, cached by content hash of
-    (supernet weights, scoring subset, BN mode and scoring config; the precision when not exact: the
-    exact engines give the same counts, so they share an entry). ``workers``: CPU processes (None:
-    all cores)."""
+    (:func:`score_cache_path`). ``workers``: CPU processes (None: all cores)."""
     sd = make_scoring_data(data, cfg, device, run.profile.torch_dtype)
-    parts = [file_sha256(Path(run.path) / "supernet.pt"), sd.fingerprint(), asdict(cfg), gt.archs, "score-v1"]
-    if precision != "exact":
-        parts.append(precision)
-    key = content_hash(*parts)
-    path = cache_dir() / "scores" / f"{key}.npz"  # checksummed: an altered entry is recomputed
+    path = score_cache_path(run, gt, sd, cfg, precision)  # checksummed: an altered entry is recomputed
     path.parent.mkdir(parents=True, exist_ok=True)
     with claim(path.with_suffix(".lock"), f"the scores of {Path(run.path).name}", announce=progress):
         cached = load_cached_arrays(path, ["scores"])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -16,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from supernetbench.harness.benchmark import DATASETS, GroundTruth, load_ground_truth
-from supernetbench.harness.profiles import Profile, get_profile, parse_overrides
+from supernetbench.harness.profiles import Profile
 
 __all__ = ["ReportInputs", "StudySpec", "collect", "data_flags", "git_revision", "provenance", "read_study"]
 
@@ -168,15 +167,10 @@ def provenance(inputs: ReportInputs) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------ study files
-STUDY_KEYS = {"algos": list, "selectors": list, "datasets": list, "seeds": list, "profile": str, "set": dict,
-              "reliance": bool}
-REQUIRED_STUDY_KEYS = ("algos", "selectors", "datasets", "seeds", "profile")
-
-
 @dataclass(frozen=True)
 class StudySpec:
-    """A study file (TOML): ``algos``, ``selectors``, ``datasets``, ``seeds``, ``profile``, optional
-    ``reliance = true`` and a ``[set]`` table of profile overrides."""
+    """What a report needs of a study file (the TOML that ``supernetbench study`` runs, parsed and
+    validated by :class:`supernetbench.study.spec.StudySpec`)."""
 
     algos: list[str]
     selectors: list[str]
@@ -189,33 +183,11 @@ class StudySpec:
 
 def read_study(path: str | Path) -> StudySpec:
     """Parse and check a study file; every problem is one error naming the key and the fix."""
+    from supernetbench.study.spec import StudySpec as Study
+
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"study file {path} does not exist") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"study file {path} is not valid TOML: {e}") from None
-    unknown = sorted(set(raw) - set(STUDY_KEYS))
-    if unknown:
-        raise ValueError(f"study file {path}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(STUDY_KEYS)}")
-    missing = [k for k in REQUIRED_STUDY_KEYS if k not in raw]
-    if missing:
-        raise ValueError(f"study file {path}: missing key(s) {', '.join(missing)} (e.g. algos = [\"darts\"], "
-                         "selectors = [\"prune\", \"valid\"], datasets = [\"cifar10\"], seeds = [0, 1], profile = \"smoke\")")
-    for k, typ in STUDY_KEYS.items():
-        if k in raw and not isinstance(raw[k], typ):
-            raise ValueError(f"study file {path}: {k} must be a TOML {typ.__name__}, got {type(raw[k]).__name__}")
-    for k in ("algos", "selectors", "datasets"):
-        if not raw[k] or not all(isinstance(v, str) for v in raw[k]):
-            raise ValueError(f"study file {path}: {k} must be a non-empty list of strings")
-    if not raw["seeds"] or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32
-                                   for s in raw["seeds"]):
-        raise ValueError(f"study file {path}: seeds must be a non-empty list of integers in 0..2**32-1")
-    bad = [d for d in raw["datasets"] if d not in DATASETS]
-    if bad:
-        raise ValueError(f"study file {path}: unknown dataset(s) {bad}; valid choices: {', '.join(DATASETS)}")
-    overrides = raw.get("set", {})
-    typed = parse_overrides([f"{k}={v}" for k, v in overrides.items()], Profile)
-    return StudySpec(raw["algos"], raw["selectors"], raw["datasets"], raw["seeds"], get_profile(raw["profile"], typed),
-                     bool(raw.get("reliance", False)), typed)
+    if not path.is_file():
+        raise FileNotFoundError(f"study file {path} does not exist")
+    st = Study.from_toml(path)
+    return StudySpec(list(st.algos), list(st.selectors), list(st.datasets), list(st.seeds), st.stage_profile(),
+                     st.reliance, dict(st.overrides))

@@ -1,0 +1,317 @@
+"""A study's task graph, what each task does, and each task's state read from the artifact store.
+
+Tasks (``kind`` -> what it makes, its content address):
+
+* ``train`` (algo x dataset x seed, plus the reliance baselines) -> ``<run dir>/DONE``;
+* ``score`` (per study run) -> the full-space score cache entry (``scoring.score_cache_path``);
+* ``select`` (run x selector [x candidate distribution for the baselines]) -> the selection record
+  (``artifacts.selection_path``); an incompatible pair is no task: it is listed with its reason;
+* ``reliance`` (per dataset) -> ``<store>/reliance/<hash>.json``.
+
+State is derived, never kept in memory, so ``supernetbench study --status`` works from any process:
+``done`` = the artifact exists; ``running`` = its file lock is held (``harness/locks``); ``failed`` =
+the study's task record says so (with the log path); otherwise ``pending``.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+import traceback
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ..harness.store import atomic_write_json, content_hash, read_json
+from .spec import StudySpec
+
+KINDS = ("train", "score", "select", "reliance")
+
+
+@dataclass(frozen=True)
+class Task:
+    kind: str
+    algo: str | None = None
+    dataset: str = "cifar10"
+    seed: int | None = None
+    selector: str | None = None
+    distribution: str = "run"  # select: the candidate distribution ("run", or a baseline's)
+    deps: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        run = f"{self.algo}-{self.dataset}-s{self.seed}"
+        if self.kind in ("train", "score"):
+            return f"{self.kind}:{run}"
+        if self.kind == "select":
+            return f"select:{run}:{self.selector}" + ("" if self.distribution in ("run", "-") else f"@{self.distribution}")
+        return f"reliance:{self.dataset}"
+
+    @property
+    def slug(self) -> str:
+        """The id as a file name."""
+        return self.id.replace(":", "_").replace("@", "_")
+
+
+@dataclass
+class Plan:
+    tasks: list[Task]
+    skipped: dict[str, str]  # "select:<run>:<selector>" -> why the pair does not apply
+
+    def by_id(self) -> dict[str, Task]:
+        return {t.id: t for t in self.tasks}
+
+
+def plan(spec: StudySpec) -> Plan:
+    """Every task of ``spec`` in dependency order (each after the tasks it needs)."""
+    from ..algorithms import ALGORITHMS
+    from ..harness.baselines import baseline_specs, reliance_selectors
+    from ..selectors import SELECTORS, IncompatiblePair
+
+    tasks: dict[str, Task] = {}
+    skipped: dict[str, str] = {}
+
+    def add(t: Task) -> str:
+        tasks.setdefault(t.id, t)
+        return t.id
+
+    rel_sels = [s for s in reliance_selectors() if s in spec.selectors] if spec.reliance else []
+    for ds in spec.datasets:
+        rel_deps: list[str] = []
+        for seed in spec.seeds:
+            for algo in spec.algos:
+                tr = add(Task("train", algo, ds, seed))
+                sc = add(Task("score", algo, ds, seed, deps=(tr,)))
+                for sel in spec.selectors:
+                    try:
+                        SELECTORS.get(sel).check_compatible(ALGORITHMS.get(algo).provides, algo)
+                    except IncompatiblePair as e:
+                        skipped[Task("select", algo, ds, seed, sel).id] = str(e)
+                        continue
+                    add(Task("select", algo, ds, seed, sel, deps=(sc,)))
+            if rel_sels:  # the four baselines' selections, as evaluate_baselines makes them
+                for algo, dist in baseline_specs(spec.r_u).values():
+                    tr = add(Task("train", algo, ds, seed))
+                    for sel in rel_sels:
+                        d = dist if SELECTORS.get(sel).samples else "-"  # one task when the study has it too
+                        rel_deps.append(add(Task("select", algo, ds, seed, sel, d, deps=(tr,))))
+        if rel_sels:
+            add(Task("reliance", dataset=ds, deps=tuple(dict.fromkeys(rel_deps))))
+    return Plan(list(tasks.values()), skipped)
+
+
+# ------------------------------------------------------------------------------------ artifacts
+@contextlib.contextmanager
+def using_store(spec: StudySpec) -> Iterator[None]:
+    """``cache_dir()`` = the study's store for the block (the score cache lives there)."""
+    old = os.environ.get("SUPERNETBENCH_CACHE")
+    os.environ["SUPERNETBENCH_CACHE"] = str(spec.store_path)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("SUPERNETBENCH_CACHE", None)
+        else:
+            os.environ["SUPERNETBENCH_CACHE"] = old
+
+
+def run_dir(spec: StudySpec, t: Task) -> Path:
+    from ..harness.engine import run_dir_for
+
+    return run_dir_for(spec.run_spec(t.algo, t.dataset, t.seed), spec.runs_path)
+
+
+def reliance_selectors_of(spec: StudySpec) -> list[str]:
+    from ..harness.baselines import reliance_selectors
+
+    return [s for s in reliance_selectors() if s in spec.selectors]
+
+
+def reliance_path(spec: StudySpec, dataset: str) -> Path:
+    key = content_hash(dataset, sorted(spec.seeds), spec.stage_profile().to_dict(), reliance_selectors_of(spec),
+                       spec.r_u, spec.data_root, Path(spec.runs_path).resolve().as_posix(), "reliance-v1")
+    return spec.store_path / "reliance" / f"{dataset}-{spec.profile}-{key}.json"
+
+
+@lru_cache(maxsize=8)
+def _scoring_data(spec: StudySpec, dataset: str):
+    from ..harness.engine import cached_search_data
+    from ..harness.scoring import ScoreConfig, make_scoring_data
+
+    p = spec.stage_profile()
+    rs = spec.run_spec("darts", dataset, 0)  # the data depends on dataset and profile only
+    cfg = ScoreConfig.from_profile(p)
+    return make_scoring_data(cached_search_data(rs.data_config()), cfg, "cpu", p.torch_dtype), cfg
+
+
+def artifact(spec: StudySpec, t: Task) -> Path | None:
+    """The content address of ``t``'s result; None while it cannot be known (scores before training)."""
+    if t.kind == "train":
+        return run_dir(spec, t) / "DONE"
+    if t.kind == "select":
+        from ..harness.artifacts import selection_path
+
+        return selection_path(run_dir(spec, t), t.selector, spec.stage_profile(), t.seed, t.distribution)
+    if t.kind == "reliance":
+        return reliance_path(spec, t.dataset)
+    d = run_dir(spec, t)
+    if not (d / "DONE").exists():
+        return None
+    from ..harness.benchmark import load_ground_truth
+    from ..harness.engine import SearchRun
+    from ..harness.scoring import score_cache_path
+
+    sd, cfg = _scoring_data(spec, t.dataset)
+    with using_store(spec):
+        return score_cache_path(SearchRun.load(d), load_ground_truth(), sd, cfg)
+
+
+def lock_path(spec: StudySpec, t: Task, art: Path | None) -> Path | None:
+    if t.kind == "train":
+        return run_dir(spec, t) / ".lock"
+    return art.with_suffix(".lock") if art is not None else None
+
+
+def lock_held(path: Path | None) -> bool:
+    """Whether another process holds the lock at ``path`` (tried without waiting, released at once)."""
+    from filelock import FileLock, Timeout
+
+    if path is None or not path.exists():
+        return False
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
+def record_path(spec: StudySpec, t: Task) -> Path:
+    return spec.study_dir / "tasks" / f"{t.slug}.json"
+
+
+def log_path(spec: StudySpec, t: Task) -> Path:
+    return spec.study_dir / "logs" / f"{t.slug}.log"
+
+
+def read_record(spec: StudySpec, t: Task) -> dict[str, Any]:
+    try:
+        rec = read_json(record_path(spec, t))
+        return rec if isinstance(rec, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def task_state(spec: StudySpec, t: Task) -> tuple[str, dict[str, Any]]:
+    """(``done`` | ``running`` | ``failed`` | ``pending``, the task's record)."""
+    rec = read_record(spec, t)
+    art = artifact(spec, t)
+    if art is not None and art.exists():
+        return "done", rec
+    if lock_held(lock_path(spec, t, art)):
+        return "running", rec
+    if rec.get("state") == "failed":
+        return "failed", rec
+    return "pending", rec
+
+
+# ------------------------------------------------------------------------------------ execution
+def execute(spec: StudySpec, t: Task, device: str = "cpu", threads: int | None = 1, session: str = "") -> dict[str, Any]:
+    """Run one task in this process (a pool or Ray worker): log to the task's log file, keep its
+    record (running -> done | failed). An exception becomes a failure result (the others go on);
+    a dying worker leaves the record at ``running`` and its artifacts whole (atomic writes)."""
+    from ..harness.device import torch_threads
+
+    os.environ["SUPERNETBENCH_CACHE"] = str(spec.store_path)  # this worker's cache_dir() is the store
+    prev = read_record(spec, t)
+    attempt = prev.get("attempt", 0) + 1 if prev.get("session") == session and prev.get("state") == "running" else 1
+    log = log_path(spec, t)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    base = {"task": t.id, "kind": t.kind, "log": str(log), "session": session, "attempt": attempt,
+            "host": socket.gethostname(), "pid": os.getpid(), "device": device}
+    t0 = time.time()
+    atomic_write_json(record_path(spec, t), {**base, "state": "running", "started": t0})
+    with open(log, "a", buffering=1) as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+        print(f"=== {t.id} attempt {attempt} on {base['host']} pid {base['pid']} device {device} "
+              f"({time.strftime('%Y-%m-%d %H:%M:%S')})", flush=True)
+        try:
+            with torch_threads(threads):
+                info = HANDLERS[t.kind](spec, t, device)
+        except Exception as e:  # noqa: BLE001 - a failed task is reported, the study goes on
+            traceback.print_exc()
+            rec = {**base, "state": "failed", "seconds": time.time() - t0, "error": f"{type(e).__name__}: {e}"}
+            atomic_write_json(record_path(spec, t), rec)
+            return rec
+        print(f"=== done in {time.time() - t0:.1f} s: {json.dumps(info)}", flush=True)
+    rec = {**base, "state": "done", "seconds": time.time() - t0, **info}
+    atomic_write_json(record_path(spec, t), rec)
+    return rec
+
+
+def _train(spec: StudySpec, t: Task, device: str) -> dict[str, Any]:
+    from ..harness.engine import train_supernet
+
+    run = train_supernet(spec.run_spec(t.algo, t.dataset, t.seed), runs_root=spec.runs_path, device=device,
+                         progress=True)
+    last = run.log[-1] if run.log else {}
+    return {"artifact": str(run.path), "summary": f"valid acc {last.get('valid_acc', float('nan')):.1f}%"
+            if run.log else "untrained"}
+
+
+def _load(spec: StudySpec, t: Task):
+    from ..harness.benchmark import load_ground_truth
+    from ..harness.engine import SearchRun
+
+    return SearchRun.load(run_dir(spec, t)), load_ground_truth()
+
+
+def _score(spec: StudySpec, t: Task, device: str) -> dict[str, Any]:
+    import numpy as np
+
+    from ..harness.engine import cached_search_data
+    from ..harness.scoring import ScoreConfig, cached_score_space
+
+    run, gt = _load(spec, t)
+    rs = spec.run_spec(t.algo, t.dataset, t.seed)
+    scores = cached_score_space(run, gt, cached_search_data(rs.data_config()), ScoreConfig.from_profile(rs.profile),
+                                device, progress=True, workers=1)
+    return {"artifact": str(artifact(spec, t)), "summary": f"mean score {float(np.mean(scores)):.2f}%"}
+
+
+def _select(spec: StudySpec, t: Task, device: str) -> dict[str, Any]:
+    from ..harness.artifacts import cached_selection
+    from ..harness.pipeline import selection_context
+
+    run, gt = _load(spec, t)
+    scores = None
+    if t.distribution == "run" and any(d.startswith("score:") for d in t.deps):  # as evaluate(): with the scores
+        from ..harness.store import load_cached_arrays
+
+        scores = load_cached_arrays(artifact(spec, Task("score", t.algo, t.dataset, t.seed)), ["scores"])["scores"]
+    dist = "uniform" if t.distribution == "-" else t.distribution  # "-": the selector samples nothing
+    ctx = selection_context(run, gt, seed=t.seed, device=device, distribution=dist, data_root=spec.data_root,
+                            full_scores=scores)
+    sel, seconds, reused = cached_selection(ctx, t.selector, progress=True)
+    return {"artifact": str(artifact(spec, t)), "summary": f"{sel.arch} -> test acc {sel.test_acc:.2f}%"
+            + (" (reused)" if reused else "")}
+
+
+def _reliance(spec: StudySpec, t: Task, device: str) -> dict[str, Any]:
+    from ..harness.baselines import evaluate_baselines
+    from ..harness.locks import claim
+
+    path = reliance_path(spec, t.dataset)
+    with claim(path.with_suffix(".lock"), f"reliance of {t.dataset}"):
+        res = evaluate_baselines(t.dataset, list(spec.seeds), spec.stage_profile(), reliance_selectors_of(spec),
+                                 r_u=spec.r_u, device=device, runs_root=spec.runs_path, data_root=spec.data_root)
+        atomic_write_json(path, res.summary())
+    best = max(res.statistics.items(), key=lambda kv: kv[1]["R_I-R_U"].mean)
+    return {"artifact": str(path), "summary": f"largest R_I-R_U: {best[0]} {best[1]['R_I-R_U'].mean:+.2f} pp"}
+
+
+HANDLERS: dict[str, Callable[[StudySpec, Task, str], dict[str, Any]]] = {
+    "train": _train, "score": _score, "select": _select, "reliance": _reliance}
