@@ -116,6 +116,9 @@ class StudySpec:
             overrides = parse_overrides(list(overrides), Profile)
         elif not isinstance(overrides, Mapping):
             raise ValueError("'set' must be a table of profile fields, e.g. [set] epochs = 2")
+        else:  # TOML has no null: a string value is parsed as on the CLI (valid_images = "none")
+            overrides = {**overrides, **parse_overrides([f"{k}={v}" for k, v in overrides.items()
+                                                         if isinstance(v, str)], Profile)}
         kw: dict[str, Any] = {k: m[k] for k in ("profile", "backend", "device", "store", "runs_root", "data_root",
                                                "workers", "address", "retries", "r_u", "reliance") if m.get(k) is not None}
         return cls(algos=tuple(m.get("algos") or ALGORITHMS.names()),
