@@ -127,7 +127,7 @@ class FunctionalClassesSuite(Benchmark):
     repeat = 3
 
     def setup(self, zero_propagates: bool) -> None:
-        _require_harness()
+        _require()
         self.space = NB201Space()
         self.archs = self.space.all_archs()
 
