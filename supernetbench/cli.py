@@ -242,28 +242,32 @@ def cmd_list(args) -> int:
 
 def cmd_report(args) -> int:
     """Figures, tables and an index page from the artifacts of every (method, seed): ``--algos ...`` or
-    ``--study FILE`` (one report per dataset, in ``OUT/<dataset>``)."""
-    from .harness.profiles import Profile, get_profile, parse_overrides
+    ``--study FILE`` (one report per dataset, in ``OUT/<dataset>``; flags given replace its keys).
+    The artifacts are looked up where ``supernetbench study`` puts them (``--store``, ``--runs-root``)."""
     from .report import collect, read_study, write_report
+    from .study import StudySpec
+    from .study.tasks import using_store
 
-    if (args.study is None) == (args.algos is None):
-        raise ValueError("report needs either --study FILE or --algos METHOD [METHOD ...] (not both)")
+    if args.study is None and args.algos is None:
+        raise ValueError("report needs --study FILE or --algos METHOD [METHOD ...]")
+    flags = {"algos": args.algos, "selectors": args.selectors, "datasets": [args.dataset] if args.dataset else None,
+             "seeds": args.seeds, "profile": args.profile, "set": args.set, "store": args.store,
+             "runs_root": args.runs_root, "data_root": args.data_root, "r_u": args.r_u,
+             "reliance": True if args.reliance else None}
     if args.study is not None:
-        if args.set:
-            raise ValueError("--set does not combine with --study; put overrides in the study's [set] table")
-        st = read_study(args.study)
-        jobs = [(st.algos, st.selectors, d, st.seeds, st.profile, st.reliance or args.reliance, Path(args.out) / d)
-                for d in st.datasets]
-    else:
-        profile = get_profile(args.profile, parse_overrides(args.set, Profile))
-        jobs = [(args.algos, args.selectors, args.dataset, args.seeds, profile, args.reliance, Path(args.out))]
-    for algos, selectors, dataset, seeds, profile, reliance, out in jobs:
-        inputs = collect(algos, selectors, dataset, seeds, profile, reliance=reliance, r_u=args.r_u,
-                         device=args.device, runs_root=args.runs_root, data_root=args.data_root,
-                         compute=not args.artifacts_only)
-        index = write_report(inputs, out, pdf=args.pdf)
-        print((out / "tables" / "s1xs2_test_error.md").read_text())
-        print(f"wrote {index} and {index.with_suffix('.md')}")
+        spec = read_study(args.study, **flags)
+    else:  # the report's own defaults (a study's are all selectors, seed 0, with reliance)
+        spec = StudySpec.from_mapping({"selectors": ["prune", "valid"], "seeds": [0, 1, 2], "reliance": False,
+                                       **{k: v for k, v in flags.items() if v is not None}})
+    with using_store(spec):  # the score cache is the store's
+        for dataset in spec.datasets:
+            out = Path(args.out) / dataset if args.study is not None else Path(args.out)
+            inputs = collect(spec.algos, spec.selectors, dataset, spec.seeds, spec.stage_profile(),
+                             reliance=spec.reliance, r_u=spec.r_u, device=args.device, runs_root=spec.runs_path,
+                             data_root=spec.data_root, compute=not args.artifacts_only)
+            index = write_report(inputs, out, pdf=args.pdf)
+            print((out / "tables" / "s1xs2_test_error.md").read_text())
+            print(f"wrote {index} and {index.with_suffix('.md')}")
     return 0
 
 
@@ -364,6 +368,7 @@ SEED = _int_arg(0, 2**32 - 1)  # numpy's seed range
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .harness.baselines import R_U_MEANINGS
     from .harness.benchmark import DATASETS
     from .harness.profiles import PRECISIONS, SCORING_ENGINES
 
@@ -454,22 +459,25 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("report", help="figures, S1 x S2 tables and an HTML/Markdown index from the artifacts "
                                        "of several methods and seeds (computes what is missing)")
     sp.add_argument("--study", default=None, metavar="FILE",
-                    help="TOML study file (algos, selectors, datasets, seeds, profile, [set], reliance); its keys replace "
-                         "--algos/--selectors/--dataset/--seeds/--profile; one report per dataset in OUT/<dataset>")
+                    help="the TOML file of `supernetbench study` (algos, selectors, datasets, seeds, profile, [set], "
+                         "reliance, store, ...); flags given replace its keys (--set adds to its [set] table); one "
+                         "report per dataset in OUT/<dataset>")
     sp.add_argument("--algos", nargs="+", default=None)
-    sp.add_argument("--selectors", nargs="+", default=["prune", "valid"])
-    sp.add_argument("--dataset", default="cifar10", choices=DATASETS)
-    sp.add_argument("--seeds", nargs="+", type=SEED, default=[0, 1, 2])
-    sp.add_argument("--profile", default="smoke")
-    sp.add_argument("--set", action="append", metavar="FIELD=VALUE")
+    sp.add_argument("--selectors", nargs="+", default=None, help="default: prune valid (with --study: the study's)")
+    sp.add_argument("--dataset", default=None, choices=DATASETS, help="default: cifar10 (with --study: each of the study's)")
+    sp.add_argument("--seeds", nargs="+", type=SEED, default=None, help="default: 0 1 2 (with --study: the study's)")
+    sp.add_argument("--profile", default=None, help="default: smoke")
+    sp.add_argument("--set", action="extend", nargs="+", metavar="FIELD=VALUE", help="override profile fields")
     sp.add_argument("--reliance", action="store_true",
                     help="also the reliance statistics and combined score (trains the baseline supernets)")
-    sp.add_argument("--r-u", default="rsps-biased", help="with --reliance: which supernet R_U is (see `reliance`)")
+    sp.add_argument("--r-u", default=None, choices=list(R_U_MEANINGS),
+                    help="with --reliance: which supernet R_U is (see `reliance`; default rsps-biased)")
+    sp.add_argument("--store", default=None, help="artifact store (default: $SUPERNETBENCH_CACHE, as `study`)")
     sp.add_argument("--pdf", action="store_true", help="also write each figure as PDF")
     sp.add_argument("--artifacts-only", action="store_true",
                     help="train, score and select nothing: a missing artifact is an error naming the study that makes it")
     sp.add_argument("--device", default="auto")
-    sp.add_argument("--runs-root", default=None)
+    sp.add_argument("--runs-root", default=None, help="Stage-1 runs (default: <store>/runs, as `study`)")
     sp.add_argument("--data-root", default=None)
     sp.add_argument("--out", default="report-out")
     sp.set_defaults(func=cmd_report)

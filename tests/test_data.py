@@ -458,6 +458,28 @@ def test_decoded_cache_is_verified(fake_pack, capsys, damage):
     assert len(calls) == 4 and capsys.readouterr().err == ""  # the rebuilt entry is whole
 
 
+def test_concurrent_first_decodes_decode_once(fake_pack, monkeypatch):
+    """Two workers missing the decode cache at once (a study's first tasks): one decodes, the other
+    waits on the lock beside the entry and reads what it wrote."""
+    import threading
+    import time
+
+    from supernetbench.harness.data import cifar
+
+    cpath, calls = fake_pack
+    decode = cifar.decode_cifar10_pack
+    monkeypatch.setattr(cifar, "decode_cifar10_pack", lambda *a, **k: (time.sleep(0.3), decode(*a, **k))[1])
+    out = [None, None]
+    threads = [threading.Thread(target=lambda i=i: out.__setitem__(i, cifar.load_cifar10_pack("pack.npz")))
+               for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == ["train", "test"]
+    np.testing.assert_array_equal(out[0]["x_train"], out[1]["x_train"])
+
+
 def test_unwritable_decoded_cache_still_returns_the_data(fake_pack, monkeypatch, capsys):
     """A read-only cache (after the decode) costs a warning, never the decoded images."""
     from supernetbench.harness import store

@@ -370,14 +370,19 @@ def test_read_study(tmp_path: Path) -> None:
     f.write_text('algos = ["darts"]\nselectors = ["valid"]\ndatasets = ["cifar10"]\nseeds = [0, 1]\n'
                  'profile = "smoke"\n[set]\nepochs = 2\nvalid_images = "none"\n')
     st_ = read_study(f)
-    assert st_.algos == ["darts"] and st_.seeds == [0, 1] and st_.profile.epochs == 2
-    assert st_.profile.valid_images is None and st_.reliance is True  # the study's default
+    assert st_.algos == ("darts",) and st_.seeds == (0, 1) and st_.stage_profile().epochs == 2
+    assert st_.stage_profile().valid_images is None and st_.reliance is True  # the study's default
+    # flags replace keys; --set adds to the [set] table (a flag wins per field)
+    st_ = read_study(f, seeds=[3], selectors=None, set=["epochs=3", "C=2"], store=str(tmp_path / "store"))
+    assert st_.seeds == (3,) and st_.selectors == ("valid",) and st_.stage_profile().epochs == 3
+    assert st_.stage_profile().C == 2 and st_.stage_profile().valid_images is None
+    assert st_.runs_path == tmp_path / "store" / "runs"
     f.write_text('algos = ["darts"]\nselector = ["valid"]\n')
     with pytest.raises(ValueError, match="unknown study key\\(s\\) selector; valid keys"):
         read_study(f)
     f.write_text('algos = ["darts"]\nreliance = false\n')  # the same defaults as `supernetbench study`
     st_ = read_study(f)
-    assert st_.datasets == ["cifar10"] and st_.seeds == [0] and "valid" in st_.selectors and not st_.reliance
+    assert st_.datasets == ("cifar10",) and st_.seeds == (0,) and "valid" in st_.selectors and not st_.reliance
     f.write_text('algos = ["darts"]\nselectors = ["valid"]\ndatasets = ["cifar1"]\nseeds = [0]\nprofile = "smoke"\n')
     with pytest.raises(ValueError, match="unknown dataset"):
         read_study(f)
@@ -388,7 +393,7 @@ def test_read_study(tmp_path: Path) -> None:
 
 def test_cli_report_needs_study_or_algos(tmp_path: Path) -> None:
     rc, _, err = run_cli("report", "--out", str(tmp_path))
-    assert rc == 2 and "either --study FILE or --algos" in error_line(err)
+    assert rc == 2 and "report needs --study FILE or --algos" in error_line(err)
     rc, _, err = run_cli("report", "--study", str(tmp_path / "none.toml"), "--out", str(tmp_path))
     assert rc == 2 and "does not exist" in error_line(err)
     rc, _, err = run_cli("report", "--algos", "darts", "--selectors", "prune", "--reliance", "--out", str(tmp_path))

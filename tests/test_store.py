@@ -113,6 +113,33 @@ def test_interrupt_during_write_removes_temp(tmp_path, monkeypatch):
     assert _listing(tmp_path) == []
 
 
+def test_sweep_removes_only_orphans_of_killed_writers(tmp_path):
+    """A writer SIGKILLed between write and rename leaves its temp file; the sweep (run at each
+    study start) deletes such files once they are old, never a fresh one (a write in flight) nor
+    a file of another name."""
+    import subprocess
+    import sys
+    import time
+
+    child = ("import os, signal; from supernetbench.harness import store; "
+             "store.os.replace = lambda a, b: os.kill(os.getpid(), signal.SIGKILL); "
+             f"store.atomic_write_bytes({str(tmp_path / 'sub' / 'r.json')!r}, b'{{}}')")
+    assert subprocess.run([sys.executable, "-c", child]).returncode == -9
+    (orphan,) = (tmp_path / "sub").iterdir()
+    assert store.TEMP_FILE.match(orphan.name) and not (tmp_path / "sub" / "r.json").exists()
+    fresh = tmp_path / ".s.json.0123abcd.tmp"
+    other = tmp_path / ".notes.tmp"
+    fresh.write_bytes(b"x")
+    other.write_bytes(b"x")
+    assert store.sweep_orphan_temps(tmp_path) == []  # all younger than an hour
+    old = time.time() - 7200
+    for f in (orphan, other):
+        os.utime(f, (old, old))
+    assert store.sweep_orphan_temps(tmp_path) == [orphan]
+    assert not orphan.exists() and fresh.exists() and other.exists()
+    assert store.sweep_orphan_temps(tmp_path / "absent") == []
+
+
 # ------------------------------------------------------------------------------------- content_hash
 def test_content_hash_is_stable():
     parts = ({"b": 1, "a": [1, 2]}, np.arange(6, dtype=np.int64).reshape(2, 3), b"raw", "text", 3.5)

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -167,6 +168,86 @@ def test_evaluate_from_artifacts_only(local_study, tmp_path, monkeypatch):
     assert "--runs-root" not in e.value.command  # runs_path is <cache_dir()>/runs
 
 
+def test_report_from_the_study_store_computes_nothing(local_study, tmp_path, capsys):
+    """`report --artifacts-only` with the study's own flags (store, seeds, profile) renders from
+    the study's artifacts, reliance included, and writes nothing into the store; a seed the study
+    never ran is one error naming every missing artifact and the one study command that makes them."""
+    spec, *_ = local_study
+    before = {f: f.stat().st_mtime_ns for f in Path(spec.store).rglob("*") if f.is_file()}
+    def argv(*seeds: str) -> list[str]:
+        return ["report", "--algos", *spec.algos, "--selectors", *spec.selectors, "--seeds", *seeds, "--profile",
+                "smoke", "--set", *TINY_FLAGS, "--store", spec.store, "--reliance", "--artifacts-only",
+                "--device", "cpu", "--out", str(tmp_path / f"rep{''.join(seeds)}")]
+
+    assert main(argv("0")) == 0
+    (tmp_path / "rep0").rename(tmp_path / "rep")
+    assert (tmp_path / "rep" / "index.html").is_file() and (tmp_path / "rep" / "figures" / "reliance.png").is_file()
+    after = {f: f.stat().st_mtime_ns for f in Path(spec.store).rglob("*") if f.is_file()}
+    assert {f: t for f, t in after.items() if f.suffix != ".lock"} == \
+        {f: t for f, t in before.items() if f.suffix != ".lock"}
+    capsys.readouterr()
+    assert main(argv("0", "5")) == 2
+    err = capsys.readouterr().err
+    # darts: run + 3 selections; untrained: run + valid, perturb (no prune); rsps-biased (R_U, R_I): run
+    assert err.startswith("error: 8 artifact(s) missing; make them with: supernetbench study --algos darts "
+                          "untrained --selectors prune valid perturb --datasets cifar10 --seeds 0 5 --profile smoke")
+    assert "darts-cifar10-s5" in err and "untrained-cifar10-s5" in err  # the list follows, clipped at 1,000 chars
+    assert not (tmp_path / "rep05").exists()
+
+
+def _kill_mid_training(spec: StudySpec, task: Task) -> tuple[Any, int | None]:
+    """Run ``spec`` in a thread; SIGKILL the worker of ``task`` after its first checkpoint.
+    Returns (the study's report, the killed pid or None if the training was never seen mid-run)."""
+    rdir = run_dir(spec, task)
+    result: dict = {}
+    t0 = time.time()
+    runner = threading.Thread(target=lambda: result.setdefault("rep", run_study(spec, progress=False)))
+    runner.start()
+    killed = None
+    # generous limits: a loaded CI machine starts workers slowly
+    while killed is None and runner.is_alive() and time.time() - t0 < 300:
+        rec = read_record(spec, task)
+        if rec.get("state") == "running" and (rdir / "checkpoint.pt").exists():
+            assert not (rdir / "DONE").exists()
+            os.kill(rec["pid"], signal.SIGKILL)  # mid-run: after epoch 1 of 3
+            killed = rec["pid"]
+        time.sleep(0.005)
+    runner.join(timeout=900)
+    return result.get("rep"), killed
+
+
+def _assert_retried_and_whole(spec: StudySpec, task: Task, rep: Any, killed: int | None) -> None:
+    """The killed task ran again (attempt 2, another process), resumed, and matches an uninterrupted
+    run bit for bit; no artifact in the store is half-written."""
+    assert killed is not None, f"{task.id} was never seen between its first checkpoint and its end"
+    assert rep is not None and rep.ok, rep and rep.summary()
+    rec = read_record(spec, task)
+    assert rec["state"] == "done" and rec["attempt"] == 2 and rec["pid"] != killed
+    assert "attempt 1" in Path(rec["log"]).read_text() and "attempt 2" in Path(rec["log"]).read_text()
+    # never half-written: a kill can leave only an orphan hidden temp file (``.<name>.<hex>.tmp``,
+    # never read; swept at the next study start once old), every artifact parses
+    files = [f for f in Path(spec.store).rglob("*") if f.is_file()]
+    assert all(f.name.startswith(".") for f in files if f.suffix == ".tmp")
+    for f in files:
+        if f.suffix == ".json":
+            json.loads(f.read_text())
+    rdir = run_dir(spec, task)
+    SearchRun.load(rdir)
+    assert len((rdir / "log.jsonl").read_text().splitlines()) == 3
+    ref = train_supernet(RunSpec(task.algo, "cifar10", 0, get_profile("smoke", TINY)),
+                         runs_root=Path(spec.store) / "ref", device="cpu", progress=False)
+    a, b = load_weights(rdir / "supernet.pt"), load_weights(ref.path / "supernet.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_local_study_retries_a_killed_worker(local_study):
+    """The local pool: a gdas training whose worker process is SIGKILLed mid-run breaks the pool;
+    the backend starts a new one, runs the task again, it resumes from its checkpoint."""
+    spec = dataclasses.replace(local_study[0], algos=("gdas",), selectors=("prune",), reliance=False)
+    task = Task("train", "gdas", "cifar10", 0)
+    _assert_retried_and_whole(spec, task, *_kill_mid_training(spec, task))
+
+
 # ------------------------------------------------------------------------------------ ray backend
 def test_ray_study_retries_a_killed_worker(local_study):
     """Through a local Ray instance: the new R_U baseline (r_u=rsps) trains in a Ray worker that is
@@ -174,40 +255,8 @@ def test_ray_study_retries_a_killed_worker(local_study):
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e '.[ray]')")
     spec = dataclasses.replace(local_study[0], backend="ray", r_u="rsps")
     task = Task("train", "rsps", "cifar10", 0)
-    rdir = run_dir(spec, task)
-    result: dict = {}
-    t0 = time.time()
-    runner = threading.Thread(target=lambda: result.setdefault("rep", run_study(spec, progress=False)))
-    runner.start()
-    killed = None
-    try:  # generous limits: a loaded CI machine starts Ray workers slowly (~15 s idle here)
-        while killed is None and runner.is_alive() and time.time() - t0 < 300:
-            rec = read_record(spec, task)
-            if rec.get("state") == "running" and (rdir / "checkpoint.pt").exists():
-                assert not (rdir / "DONE").exists()
-                os.kill(rec["pid"], signal.SIGKILL)  # mid-run: after epoch 1 of 3
-                killed = rec["pid"]
-            time.sleep(0.005)
-        runner.join(timeout=900)
+    try:
+        rep, killed = _kill_mid_training(spec, task)
     finally:
         ray.shutdown()
-    assert killed is not None, "the rsps training was never seen between its first checkpoint and its end"
-    rep = result["rep"]
-    assert rep.ok, rep.summary()
-    rec = read_record(spec, task)
-    assert rec["state"] == "done" and rec["attempt"] == 2 and rec["pid"] != killed
-    assert "attempt 1" in Path(rec["log"]).read_text() and "attempt 2" in Path(rec["log"]).read_text()
-    # never half-written: a kill can leave only an orphan hidden temp file (``.<name>.<hex>.tmp``,
-    # never read), every artifact parses
-    files = [f for f in Path(spec.store).rglob("*") if f.is_file()]
-    assert all(f.name.startswith(".") for f in files if f.suffix == ".tmp")
-    for f in files:
-        if f.suffix == ".json":
-            json.loads(f.read_text())
-    SearchRun.load(rdir)
-    assert len((rdir / "log.jsonl").read_text().splitlines()) == 3
-    # the resumed run is the uninterrupted run, bit for bit
-    ref = train_supernet(RunSpec("rsps", "cifar10", 0, get_profile("smoke", TINY)), runs_root=Path(spec.store) / "ref",
-                         device="cpu", progress=False)
-    a, b = load_weights(rdir / "supernet.pt"), load_weights(ref.path / "supernet.pt")
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    _assert_retried_and_whole(spec, task, rep, killed)

@@ -35,7 +35,9 @@ class MissingArtifacts(LookupError):
 
     def __init__(self, missing: list[str], command: str):
         self.missing, self.command = list(missing), command
-        super().__init__(f"missing artifact(s): {'; '.join(self.missing)}; make them with: {command}")
+        # the fix first: a long list is what a one-line error clips
+        super().__init__(f"{len(self.missing)} artifact(s) missing; make them with: {command}; missing: "
+                         + "; ".join(self.missing))
 
 
 def stage2_fields(profile: Profile) -> dict[str, Any]:
@@ -82,10 +84,11 @@ def read_selection(path: Path, inputs: dict[str, Any] | None = None) -> dict[str
     return rec
 
 
-def cached_selection(ctx, name: str, *, progress: bool = False):
+def cached_selection(ctx, name: str, *, progress: bool = False, allow_compute: bool = True):
     """``ctx``'s selection by selector ``name``: the stored artifact when it is valid, else computed
     (with ``default_rng(ctx.seed)``, as :func:`~supernetbench.harness.pipeline.run_selectors`) and
-    stored atomically. Returns ``(Selection, seconds it took to compute, reused?)``."""
+    stored atomically. Returns ``(Selection, seconds it took to compute, reused?)``.
+    ``allow_compute=False``: a missing or stale record raises :class:`MissingArtifacts` instead."""
     from ..selectors import SELECTORS, Selection
 
     def compute():
@@ -100,6 +103,8 @@ def cached_selection(ctx, name: str, *, progress: bool = False):
     path = selection_path(run.path, name, ctx.profile, ctx.seed, ctx.distribution)
     inputs = selection_inputs(run, ctx.gt, ctx.full_scores)
     rec = read_selection(path, inputs)
+    if rec is None and not allow_compute:
+        raise MissingArtifacts([f"selection {path}"], "supernetbench study (see `supernetbench study --help`)")
     if rec is None:
         with claim(path.with_suffix(".lock"), f"selection {path.name}", announce=progress):
             rec = read_selection(path, inputs)  # made by the process we waited for?
@@ -114,9 +119,11 @@ def cached_selection(ctx, name: str, *, progress: bool = False):
     return Selection(**rec["selection"]), float(rec.get("seconds", 0.0)), True
 
 
-def study_command(spec: RunSpec, selectors: list[str], runs_root: str | Path | None = None) -> str:
+def study_command(spec: RunSpec, selectors: list[str], runs_root: str | Path | None = None, *,
+                  algos: list[str] | None = None, seeds: list[int] | None = None, extra: tuple[str, ...] = ()) -> str:
     """The ``supernetbench study`` command that makes every artifact of ``evaluate(spec, selectors)``
-    (same ``$SUPERNETBENCH_CACHE``; ``--runs-root`` when the runs are not under ``cache_dir()/runs``)."""
+    (same ``$SUPERNETBENCH_CACHE``; ``--runs-root`` when the runs are not under ``cache_dir()/runs``);
+    ``algos`` / ``seeds`` widen it to several methods / seeds, ``extra`` adds flags."""
     from .engine import default_runs_root
     from .store import cache_dir
 
@@ -130,7 +137,8 @@ def study_command(spec: RunSpec, selectors: list[str], runs_root: str | Path | N
         return " ".join(["supernetbench evaluate", f"--algo {spec.algo}", f"--dataset {spec.dataset}",
                          f"--seed {spec.seed}", f"--profile {p.name}", *sets, *opts, *where,
                          f"--selectors {' '.join(selectors)}"])
-    parts = ["supernetbench study", f"--algos {spec.algo}", f"--selectors {' '.join(selectors)}" if selectors else "",
-             f"--datasets {spec.dataset}", f"--seeds {spec.seed}", f"--profile {p.name}", *sets,
-             f"--data-root {spec.data_root}" if spec.data_root else "", *where]
+    parts = ["supernetbench study", f"--algos {' '.join(algos or [spec.algo])}",
+             f"--selectors {' '.join(selectors)}" if selectors else "", f"--datasets {spec.dataset}",
+             f"--seeds {' '.join(map(str, seeds if seeds is not None else [spec.seed]))}", f"--profile {p.name}",
+             *sets, f"--data-root {spec.data_root}" if spec.data_root else "", *where, *extra]
     return " ".join(x for x in parts if x)

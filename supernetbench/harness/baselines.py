@@ -26,7 +26,7 @@ import numpy as np
 from . import metrics as M
 from .benchmark import GroundTruth, load_ground_truth
 from .device import resolve_device
-from .engine import RunSpec, train_supernet
+from .engine import RunSpec, run_dir_for, train_supernet
 from .artifacts import cached_selection
 from .pipeline import selection_context
 from .profiles import Profile
@@ -81,9 +81,14 @@ class RelianceResult:
 
 def evaluate_baselines(dataset: str, seeds: Sequence[int], profile: Profile, selectors: Sequence[str] | None = None,
                        *, r_u: str = "rsps-biased", device="auto", runs_root=None, data_root: str | None = None,
-                       gt: GroundTruth | None = None, progress: bool = True) -> RelianceResult:
-    """Train (or reuse) the baseline runs of every seed and run each selector on the four baselines."""
+                       gt: GroundTruth | None = None, progress: bool = True, compute: bool = True) -> RelianceResult:
+    """Train (or reuse) the baseline runs of every seed and run each selector on the four baselines.
+
+    ``compute=False`` reads the stored runs and selections only (``report --artifacts-only``) and
+    raises :class:`~supernetbench.harness.artifacts.MissingArtifacts` naming every missing one and
+    the ``supernetbench study`` command that makes them."""
     from ..selectors import SELECTORS
+    from .artifacts import MissingArtifacts
 
     specs = baseline_specs(r_u)
     selectors = list(selectors) if selectors is not None else reliance_selectors()
@@ -94,25 +99,50 @@ def evaluate_baselines(dataset: str, seeds: Sequence[int], profile: Profile, sel
     selected = {s: {b: [] for b in BASELINES} for s in selectors}
     details = {s: {b: [] for b in BASELINES} for s in selectors}
     runs: dict[str, list[str]] = {b: [] for b in BASELINES}
+    missing: list[str] = []
     for seed in seeds:
         contexts: dict[str, Any] = {}
         done: dict[tuple[str, str, str | None], Any] = {}
         for b in BASELINES:
             algo, dist = specs[b]
             if algo not in contexts:
-                run = train_supernet(RunSpec(algo, dataset, seed, profile, (), data_root), runs_root=runs_root,
-                                     device=dev, progress=progress)
+                rs = RunSpec(algo, dataset, seed, profile, (), data_root)
+                if not compute and not (run_dir_for(rs, runs_root) / "DONE").is_file():
+                    missing.append(f"Stage-1 run {run_dir_for(rs, runs_root)}")
+                    contexts[algo] = None
+                    continue
+                run = train_supernet(rs, runs_root=runs_root, device=dev, progress=progress)
                 contexts[algo] = selection_context(run, gt, seed=seed, device=dev, data_root=data_root)
-                contexts[algo].supernet(), contexts[algo].search_data()  # loaded once, shared below
+                if compute:
+                    contexts[algo].supernet(), contexts[algo].search_data()  # loaded once, shared below
+            if contexts[algo] is None:
+                continue
             ctx = dataclasses.replace(contexts[algo], distribution=dist)
             runs[b].append(str(ctx.run.path))
             for s in selectors:
                 key = (algo, s, dist if SELECTORS.get(s).samples else None)  # perturb ignores the distribution
                 if key not in done:
-                    done[key] = cached_selection(ctx, s, progress=progress)[0]  # stored artifact when it exists
+                    try:  # the stored artifact when it exists
+                        done[key] = cached_selection(ctx, s, progress=progress, allow_compute=compute)[0]
+                    except MissingArtifacts as e:
+                        missing.extend(e.missing)
+                        continue
                 selected[s][b].append(done[key].test_acc)
                 details[s][b].append({"arch": done[key].arch, "test_acc": done[key].test_acc})
+    if missing:
+        raise MissingArtifacts(list(dict.fromkeys(missing)), baseline_study_command(dataset, seeds, profile, selectors,
+                                                                                    r_u, runs_root, data_root))
     return RelianceResult(dataset, profile.name, list(seeds), r_u, selected, runs, details)
+
+
+def baseline_study_command(dataset: str, seeds: Sequence[int], profile: Profile, selectors: Sequence[str],
+                           r_u: str, runs_root=None, data_root: str | None = None) -> str:
+    """The ``supernetbench study`` command that makes the baselines' runs and selections (a study of
+    ``untrained`` trains the other baselines with it; its own full-space scoring comes along)."""
+    from .artifacts import study_command
+
+    return study_command(RunSpec("untrained", dataset, seeds[0], profile, (), data_root), list(selectors), runs_root,
+                         seeds=list(seeds), extra=() if r_u == "rsps-biased" else (f"--r-u {r_u}",))
 
 
 def combined_table(stage1: dict[str, tuple[float, float]], result: RelianceResult,

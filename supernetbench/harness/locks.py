@@ -18,18 +18,27 @@ from filelock import FileLock, Timeout
 
 
 @contextlib.contextmanager
-def claim(lock_path: str | os.PathLike, what: str, *, announce: bool = True) -> Iterator[None]:
-    """Hold the lock at ``lock_path`` for the block; say so once if another process holds it."""
+def claim(lock_path: str | os.PathLike, what: str, *, announce: bool = True, required: bool = True) -> Iterator[None]:
+    """Hold the lock at ``lock_path`` for the block; say so once if another process holds it.
+
+    ``required=False``: where the lock file cannot be created (a read-only cache), run the block
+    without it - for work that is only cached, where a duplicate computation is the worst outcome."""
     lock_path = Path(lock_path)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(lock_path))
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        if announce:
-            print(f"waiting for another process that is computing {what} (lock {lock_path})",
-                  file=sys.stderr, flush=True)
-        lock.acquire()
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(lock_path))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if announce:
+                print(f"waiting for another process that is computing {what} (lock {lock_path})",
+                      file=sys.stderr, flush=True)
+            lock.acquire()
+    except OSError:
+        if required:
+            raise
+        yield
+        return
     try:
         yield
     finally:

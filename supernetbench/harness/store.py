@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -66,6 +67,28 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             e.filename = str(path)  # the target, not the temp name (disk full: no name at all)
         raise
     return path
+
+
+#: the temp files of :func:`atomic_write_bytes`: ``.<target name>.<8 hex>.tmp``
+TEMP_FILE = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
+
+
+def sweep_orphan_temps(root: str | os.PathLike, min_age_s: float = 3600.0) -> list[Path]:
+    """Delete the temp files under ``root`` that a killed writer left (SIGKILL between write and
+    rename), returning them. Only names of :data:`TEMP_FILE` untouched for ``min_age_s`` go: a
+    write in flight (seconds; the largest is a checkpoint) is never one of them. Never read, they
+    would only take disk space."""
+    root, now, gone = Path(root), time.time(), []
+    if not root.is_dir():
+        return gone
+    for f in root.rglob(".*.tmp"):
+        try:
+            if TEMP_FILE.match(f.name) and f.is_file() and now - f.stat().st_mtime >= min_age_s:
+                f.unlink()
+                gone.append(f)
+        except OSError:  # gone meanwhile, or not ours to delete: leave it
+            continue
+    return gone
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from .build import write_report
 from .figures import plot_clusters, plot_combined, plot_curves, plot_grouped_bars
-from .inputs import ReportInputs, StudySpec, collect, provenance, read_study
+from .inputs import ReportInputs, collect, provenance, read_study
 from .tables import Table, best_per_row, format_mean_std, markdown_table
 
-__all__ = ["ReportInputs", "StudySpec", "Table", "best_per_row", "collect", "format_mean_std", "markdown_table",
+__all__ = ["ReportInputs", "Table", "best_per_row", "collect", "format_mean_std", "markdown_table",
            "plot_clusters", "plot_combined", "plot_curves", "plot_grouped_bars", "provenance", "read_study",
            "write_report"]

@@ -228,6 +228,29 @@ def plot_grouped_bars(data: Mapping[str, Mapping[str, ArrayLike]], path: str | o
     return _save(fig, targets)
 
 
+def _label_points(ax, points: Sequence[tuple[float, float, str]], fontsize: float = 7.0) -> None:
+    """Text labels right of their points, each moved down or up in steps of one line until it
+    overlaps no label placed before it (a greedy layout: enough for a handful of labels)."""
+    ax.autoscale_view()
+    placed: list[tuple[float, float, float, float]] = []  # display-space boxes (x0, y0, x1, y1)
+    line = fontsize * 1.4 * ax.figure.dpi / 72
+    for x, y, text in sorted(points, key=lambda p: (p[1], p[0])):
+        px, py = ax.transData.transform((x, y))
+        w = 0.6 * fontsize * len(text) * ax.figure.dpi / 72
+        for step in (0, -1, 1, -2, 2, -3, 3, 4, 5, 6):
+            box = (px + 6, py + step * line - line / 2, px + 6 + w, py + step * line + line / 2)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        placed.append(box)
+        dy = step * line * 72 / ax.figure.dpi
+        ax.annotate(text, (x, y), xytext=(6, dy), textcoords="offset points", fontsize=fontsize, va="center",
+                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.4"} if step else None)
+
+
+#: pairs named in text on the combined-score figure, per criterion (when there are many)
+LABELLED = 4
+
+
 def plot_combined(pairs: Sequence[Mapping[str, Any]], path: str | os.PathLike, title: str = "") -> list[Path]:
     """Combined-score ranking of S1 x S2 pairs (P002 App. A.4) against their observed test error.
 
@@ -240,26 +263,37 @@ def plot_combined(pairs: Sequence[Mapping[str, Any]], path: str | os.PathLike, t
     pts = [p for p in pairs if p.get("observed_error") is not None]
     if not pts:
         raise ValueError("no pair has an observed test error to plot")
-    fig = _figure(6.4, 4.6)
+    fig = _figure(7.4, 5.0)
     ax = fig.subplots()
     stage1 = list(dict.fromkeys(p["stage1"] for p in pts))
     stage2 = list(dict.fromkeys(p["stage2"] for p in pts))
     colors, markers = _colors(), "os^Dvp*hX"
+    # colour and marker already name every pair; text labels only where they stay readable: all of
+    # a few pairs, else the LABELLED best-predicted and best-observed ones
+    named = range(len(pts)) if len(pts) <= 2 * LABELLED else sorted(
+        set(sorted(range(len(pts)), key=lambda k: pts[k]["score"])[:LABELLED])
+        | set(sorted(range(len(pts)), key=lambda k: pts[k]["observed_error"])[:LABELLED]))
     for p in pts:
         i, j = stage1.index(p["stage1"]), stage2.index(p["stage2"])
         ax.scatter(p["score"], p["observed_error"], s=60, color=colors[i % len(colors)],
                    marker=markers[j % len(markers)], edgecolors="black", linewidths=0.5)
-        ax.annotate(f"{p['stage1']}×{p['stage2']}", (p["score"], p["observed_error"]), fontsize="x-small",
-                    xytext=(4, 3), textcoords="offset points")
+    log = min(p["score"] for p in pts) > 0  # a product of ranks >= 1: a log axis spreads the best pairs
+    if log:
+        ax.set_xscale("log")
+    if len(named) < len(pts):
+        fig.text(0.01, 0.01, f"Labelled: the {LABELLED} best-predicted (lowest score) and the {LABELLED} best-observed "
+                 "pairs; colour = Stage-1 method, marker = selector.", fontsize="x-small")
     for i, s in enumerate(stage1):  # legend: colour = Stage-1 method, marker = selector
         ax.scatter([], [], color=colors[i % len(colors)], marker="o", label=f"S1: {s}")
     for j, s in enumerate(stage2):
         ax.scatter([], [], color="white", edgecolors="black", marker=markers[j % len(markers)], label=f"S2: {s}")
-    ax.set_xlabel("Combined score (App. A.4; lower = predicted better)")
+    ax.set_xlabel("Combined score (App. A.4; lower = predicted better" + (", log scale)" if log else ")"))
     ax.set_ylabel("Observed test error (%), mean over seeds")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     if title:
         ax.set_title(title, fontsize="medium")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.04, 1, 1) if len(named) < len(pts) else None)
+    _label_points(ax, [(pts[k]["score"], pts[k]["observed_error"], f"{pts[k]['stage1']}×{pts[k]['stage2']}")
+                       for k in named])  # after the layout: placed in final display coordinates
     return _save(fig, targets)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -17,7 +17,7 @@ import numpy as np
 from supernetbench.harness.benchmark import DATASETS, GroundTruth, load_ground_truth
 from supernetbench.harness.profiles import Profile
 
-__all__ = ["ReportInputs", "StudySpec", "collect", "data_flags", "git_revision", "provenance", "read_study"]
+__all__ = ["ReportInputs", "collect", "data_flags", "git_revision", "provenance", "read_study"]
 
 
 @dataclass
@@ -47,19 +47,6 @@ class ReportInputs:
         return next(iter(self.evaluations.values()))[0]
 
 
-def _evaluate(spec: Any, selectors: Sequence[str], *, compute: bool, **kw: Any) -> Any:
-    """The single call into the pipeline (reuses cached runs and scores).
-
-    ``compute=False`` is the artifacts-only mode (a missing artifact is an error, nothing is trained
-    or scored); it is wired to ``evaluate(..., compute=False)`` where the pipeline has it.
-    """
-    from supernetbench.harness.pipeline import evaluate
-
-    if not compute:
-        return evaluate(spec, selectors, compute=False, **kw)
-    return evaluate(spec, selectors, **kw)
-
-
 def collect(algos: Sequence[str], selectors: Sequence[str], dataset: str, seeds: Sequence[int], profile: Profile, *,
             reliance: bool = False, r_u: str = "rsps-biased", device: str = "auto", runs_root=None,
             data_root: str | None = None, progress: bool = True, compute: bool = True,
@@ -87,19 +74,46 @@ def collect(algos: Sequence[str], selectors: Sequence[str], dataset: str, seeds:
         from supernetbench.harness.baselines import baseline_specs
 
         baseline_specs(r_u)  # an unknown R_U meaning fails before any work
+    from supernetbench.harness.artifacts import MissingArtifacts
+    from supernetbench.harness.pipeline import evaluate
+
     t0 = time.perf_counter()
     gt = gt or load_ground_truth()
-    evs = {a: [_evaluate(RunSpec(a, dataset, s, profile, (), data_root), list(selectors), compute=compute,
-                         device=device, runs_root=runs_root, progress=progress, gt=gt) for s in seeds]
-           for a in algos}
+    evs: dict[str, list[Any]] = {a: [] for a in algos}
+    missing: list[str] = []  # artifacts-only: every missing artifact of the report, named at once
+    for a in algos:
+        for s in seeds:
+            try:
+                evs[a].append(evaluate(RunSpec(a, dataset, s, profile, (), data_root), list(selectors), device=device,
+                                       runs_root=runs_root, progress=progress, gt=gt, compute=compute))
+            except MissingArtifacts as e:
+                missing += e.missing
     rel = None
     if reliance:
         from supernetbench.harness.baselines import evaluate_baselines
 
-        rel = evaluate_baselines(dataset, seeds, profile, rel_selectors, r_u=r_u, device=device, runs_root=runs_root,
-                                 data_root=data_root, gt=gt, progress=progress)
+        try:
+            rel = evaluate_baselines(dataset, seeds, profile, rel_selectors, r_u=r_u, device=device,
+                                     runs_root=runs_root, data_root=data_root, gt=gt, progress=progress,
+                                     compute=compute)
+        except MissingArtifacts as e:
+            missing += e.missing
+    if missing:
+        raise MissingArtifacts(list(dict.fromkeys(missing)), report_study_command(algos, selectors, dataset, seeds, profile, reliance,
+                                                             r_u, runs_root, data_root))
     return ReportInputs(dataset, list(seeds), profile, list(selectors), evs, gt.test_acc(dataset), gt.archs, rel,
                         str(gt.path), time.perf_counter() - t0)
+
+
+def report_study_command(algos: Sequence[str], selectors: Sequence[str], dataset: str, seeds: Sequence[int],
+                         profile: Profile, reliance: bool, r_u: str, runs_root=None, data_root: str | None = None) -> str:
+    """The one ``supernetbench study`` command that makes every artifact of the report."""
+    from supernetbench.harness.artifacts import study_command
+    from supernetbench.harness.engine import RunSpec
+
+    extra = (() if reliance else ("--no-reliance",)) + (() if r_u == "rsps-biased" else (f"--r-u {r_u}",))
+    return study_command(RunSpec(algos[0], dataset, seeds[0], profile, (), data_root), list(selectors), runs_root,
+                         algos=list(algos), seeds=list(seeds), extra=extra)
 
 
 # ------------------------------------------------------------------------------------ provenance
@@ -167,27 +181,13 @@ def provenance(inputs: ReportInputs) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------ study files
-@dataclass(frozen=True)
-class StudySpec:
-    """What a report needs of a study file (the TOML that ``supernetbench study`` runs, parsed and
-    validated by :class:`supernetbench.study.spec.StudySpec`)."""
-
-    algos: list[str]
-    selectors: list[str]
-    datasets: list[str]
-    seeds: list[int]
-    profile: Profile
-    reliance: bool = False
-    overrides: dict[str, Any] = field(default_factory=dict)
-
-
-def read_study(path: str | Path) -> StudySpec:
-    """Parse and check a study file; every problem is one error naming the key and the fix."""
-    from supernetbench.study.spec import StudySpec as Study
+def read_study(path: str | Path, **flags: Any):
+    """The study in a TOML file (:class:`supernetbench.study.StudySpec`, the spec that ``supernetbench
+    study`` runs), with ``flags`` that are not None replacing its keys; every problem is one error
+    naming the key and the fix."""
+    from supernetbench.study.spec import StudySpec
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"study file {path} does not exist")
-    st = Study.from_toml(path)
-    return StudySpec(list(st.algos), list(st.selectors), list(st.datasets), list(st.seeds), st.stage_profile(),
-                     st.reliance, dict(st.overrides))
+    return StudySpec.from_toml(path, **flags)

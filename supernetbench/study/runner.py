@@ -17,7 +17,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ..harness.progress import progress_bar
-from ..harness.store import atomic_write_json
+from ..harness.store import atomic_write_json, sweep_orphan_temps
 from .spec import StudySpec
 from .tasks import KINDS, Plan, Task, artifact, log_path, plan, read_record, record_path, run_dir, task_state
 
@@ -165,6 +165,9 @@ def run_study(spec: StudySpec, *, progress: bool = True) -> StudyReport:
     t_start = time.time()
     p = plan(spec)
     spec.study_dir.mkdir(parents=True, exist_ok=True)
+    roots = [spec.store_path] + ([] if spec.runs_path.resolve().is_relative_to(spec.store_path.resolve())
+                                 else [spec.runs_path])
+    swept = [f for r in roots for f in sweep_orphan_temps(r)]  # left by writers killed mid-write
     atomic_write_json(spec.study_dir / "study.json", spec.to_dict())
     states, records = {}, {}
     for t in p.tasks:
@@ -179,7 +182,8 @@ def run_study(spec: StudySpec, *, progress: bool = True) -> StudyReport:
                        unit="task")
     say = (lambda line: tqdm.write(line, file=sys.stderr)) if progress else (lambda line: None)
     say(f"study {spec.study_dir}: {len(p.tasks) - len(todo)} task(s) already done, {len(todo)} to run on "
-        f"{spec.backend} ({backend.slots} at a time); {len(p.skipped)} incompatible pair(s) skipped")
+        f"{spec.backend} ({backend.slots} at a time); {len(p.skipped)} incompatible pair(s) skipped"
+        + (f"; removed {len(swept)} orphan temp file(s) of killed writers" if swept else ""))
     computed: list[str] = []
     by_id = p.by_id()
     last_live = time.time()

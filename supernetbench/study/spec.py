@@ -129,8 +129,21 @@ class StudySpec:
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike, **flags: Any) -> "StudySpec":
-        """The study in a TOML file; ``flags`` that are not None replace its values."""
-        return cls.from_mapping({**read_toml(path), **{k: v for k, v in flags.items() if v is not None}})
+        """The study in a TOML file; ``flags`` that are not None replace its values, except ``set``:
+        flag overrides are merged into the file's ``[set]`` table (a flag wins per field)."""
+        m = read_toml(path)
+        given = {k: v for k, v in flags.items() if v is not None}
+        if given.get("set"):
+            table = m.get("set") or {}
+            if not isinstance(table, Mapping):
+                raise ValueError(f"study file {path}: 'set' must be a table of profile fields, e.g. [set] epochs = 2")
+            given["set"] = [*(f"{k}={_toml_value(v)}" for k, v in table.items()), *given["set"]]
+        return cls.from_mapping({**m, **given})
+
+
+def _toml_value(v: Any) -> str:
+    """A TOML scalar as the CLI writes it (``key=value``), so both parse alike."""
+    return str(v).lower() if isinstance(v, bool) else str(v)
 
 
 def read_toml(path: str | os.PathLike) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..locks import claim
 from ..progress import progress_bar
 from ..store import cache_dir, load_cached_arrays, save_cached_arrays
 from .common import NUM_CLASSES, DataIntegrityError, DataNotFoundError, _check_labels, _md5, _rows_to_nchw, _show, _unpickle, _verify_sha256
@@ -133,17 +134,24 @@ def load_cifar10_pack(path: str | os.PathLike, *, progress: bool | None = None) 
 
     The cache entry carries a sha256 of its arrays; an altered or truncated entry is reported,
     deleted and decoded again (never trusted), and an unwritable cache only costs the next decode.
+    Processes that miss the cache at once (the workers of a study) decode once: the first holds a
+    file lock beside the entry, the others wait for it and read what it wrote.
     """
     path = Path(path)
     sha = _verify_sha256(path, PACKS["cifar10"][1])
     cpath = _cifar10_pack_cache_path(sha)
-    arrs = load_cached_arrays(cpath, ("x_train", "y_train", "x_test", "y_test"))
+    keys = ("x_train", "y_train", "x_test", "y_test")
+    arrs = load_cached_arrays(cpath, keys)
     if arrs is not None:
         return arrs
-    arrs = {}
-    for part in ("train", "test"):
-        arrs[f"x_{part}"], arrs[f"y_{part}"] = decode_cifar10_pack(path, part, progress=progress, verify=False)
-    save_cached_arrays(cpath, **arrs)
+    with claim(cpath.with_suffix(".lock"), f"the decode of {path.name}", required=False):
+        arrs = load_cached_arrays(cpath, keys)  # written by the process we waited for?
+        if arrs is not None:
+            return arrs
+        arrs = {}
+        for part in ("train", "test"):
+            arrs[f"x_{part}"], arrs[f"y_{part}"] = decode_cifar10_pack(path, part, progress=progress, verify=False)
+        save_cached_arrays(cpath, **arrs)
     return arrs
 
 
