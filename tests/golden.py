@@ -79,7 +79,7 @@ def method_trajectory(variant: str) -> dict[str, Any]:
             i = epoch * STEPS_PER_EPOCH + s
             ops.clear()
             loss, _, arch_loss = train_step(method, net, opt, train[i], valid[i], p.grad_clip)
-            steps.append({"loss": float(loss), "arch_loss": arch_loss, "ops": list(ops),
+            steps.append({"loss": float(loss.detach()), "arch_loss": arch_loss, "ops": list(ops),
                           "alphas": [float(v) for a in method.alphas.values() for v in a.detach().flatten()],
                           "epoch_log": {k: v for k, v in method.epoch_log().items() if isinstance(v, (int, float))}})
     return {"case": f"method:{variant}", "algo": algo, "options": options, "steps": steps,
