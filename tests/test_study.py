@@ -185,6 +185,13 @@ def test_report_from_the_study_store_computes_nothing(local_study, tmp_path, cap
     after = {f: f.stat().st_mtime_ns for f in Path(spec.store).rglob("*") if f.is_file()}
     assert {f: t for f, t in after.items() if f.suffix != ".lock"} == \
         {f: t for f, t in before.items() if f.suffix != ".lock"}
+    # the same from the study's TOML file: its store, seeds and [set] apply; --out per dataset
+    f = tmp_path / "study.toml"
+    f.write_text(f'algos = {list(spec.algos)!r}\nselectors = {list(spec.selectors)!r}\nseeds = [0]\n'
+                 f'profile = "smoke"\nstore = {spec.store!r}\n[set]\n' + "".join(f"{k} = {v}\n" for k, v in TINY.items()))
+    assert main(["report", "--study", str(f), "--artifacts-only", "--device", "cpu", "--out", str(tmp_path / "f")]) == 0
+    assert (tmp_path / "f" / "cifar10" / "tables" / "reliance.md").read_text() == \
+        (tmp_path / "rep" / "tables" / "reliance.md").read_text()
     capsys.readouterr()
     assert main(argv("0", "5")) == 2
     err = capsys.readouterr().err
