@@ -198,7 +198,11 @@ def plot_grouped_bars(data: Mapping[str, Mapping[str, ArrayLike]], path: str | o
         series += [s for s in per if s not in series]
     groups = list(data)
     width = 0.8 / max(len(series), 1)
-    fig = _figure(max(6.0, 1.1 + 0.45 * len(groups) * len(series) + 0.6 * len(groups)), 4.2)
+    # wide enough for every bar, but at most 13 in: a wider figure is shrunk to the page and its text
+    # becomes unreadable; the value labels get smaller instead when the bars are narrow
+    want = 1.1 + 0.45 * len(groups) * len(series) + 0.6 * len(groups)
+    fig = _figure(min(13.0, max(6.0, want)), 4.6 if want > 13.0 else 4.2)
+    value_size = "x-small" if want <= 13.0 else 6
     ax = fig.subplots()
     colors = _colors()
     for k, name in enumerate(series):
@@ -212,7 +216,7 @@ def plot_grouped_bars(data: Mapping[str, Mapping[str, ArrayLike]], path: str | o
                 stds.append(vals.std())
         label = (series_labels or {}).get(name, name)
         bars = ax.bar(xs, means, width * 0.92, yerr=stds, capsize=3, color=colors[k % len(colors)], label=label)
-        ax.bar_label(bars, fmt="%.2f", fontsize="x-small", padding=2)  # zero-height bars stay readable
+        ax.bar_label(bars, fmt="%.2f", fontsize=value_size, padding=2)  # zero-height bars stay readable
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylabel(ylabel)
     if zero_line:
