@@ -198,7 +198,7 @@ def test_report_from_the_study_store_computes_nothing(local_study, tmp_path, cap
     # darts: run + 3 selections; untrained: run + valid, perturb (no prune); rsps-biased (R_U, R_I): run
     assert err.startswith("error: 8 artifact(s) missing; make them with: supernetbench study --algos darts "
                           "untrained --selectors prune valid perturb --datasets cifar10 --seeds 0 5 --profile smoke")
-    assert "darts-cifar10-s5" in err and "untrained-cifar10-s5" in err  # the list follows, clipped at 1,000 chars
+    assert "missing: Stage-1 run " in err and "darts-cifar10-s5" in err  # the list follows (clipped at 1,000 chars)
     assert not (tmp_path / "rep05").exists()
 
 

@@ -99,8 +99,8 @@ def collect(algos: Sequence[str], selectors: Sequence[str], dataset: str, seeds:
         except MissingArtifacts as e:
             missing += e.missing
     if missing:
-        raise MissingArtifacts(list(dict.fromkeys(missing)), report_study_command(algos, selectors, dataset, seeds, profile, reliance,
-                                                             r_u, runs_root, data_root))
+        command = report_study_command(algos, selectors, dataset, seeds, profile, reliance, r_u, runs_root, data_root)
+        raise MissingArtifacts(list(dict.fromkeys(missing)), command)
     return ReportInputs(dataset, list(seeds), profile, list(selectors), evs, gt.test_acc(dataset), gt.archs, rel,
                         str(gt.path), time.perf_counter() - t0)
 

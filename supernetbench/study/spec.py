@@ -137,13 +137,9 @@ class StudySpec:
             table = m.get("set") or {}
             if not isinstance(table, Mapping):
                 raise ValueError(f"study file {path}: 'set' must be a table of profile fields, e.g. [set] epochs = 2")
-            given["set"] = [*(f"{k}={_toml_value(v)}" for k, v in table.items()), *given["set"]]
+            flags_set = given["set"] if isinstance(given["set"], Mapping) else parse_overrides(list(given["set"]), Profile)
+            given["set"] = {**table, **flags_set}
         return cls.from_mapping({**m, **given})
-
-
-def _toml_value(v: Any) -> str:
-    """A TOML scalar as the CLI writes it (``key=value``), so both parse alike."""
-    return str(v).lower() if isinstance(v, bool) else str(v)
 
 
 def read_toml(path: str | os.PathLike) -> dict[str, Any]:
