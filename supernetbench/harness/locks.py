@@ -24,6 +24,7 @@ def claim(lock_path: str | os.PathLike, what: str, *, announce: bool = True, req
     ``required=False``: where the lock file cannot be created (a read-only cache), run the block
     without it - for work that is only cached, where a duplicate computation is the worst outcome."""
     lock_path = Path(lock_path)
+    lock: FileLock | None = None
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(lock_path))
@@ -37,9 +38,9 @@ def claim(lock_path: str | os.PathLike, what: str, *, announce: bool = True, req
     except OSError:
         if required:
             raise
-        yield
-        return
+        lock = None  # the block runs unlocked, outside this handler (its errors chain to nothing)
     try:
         yield
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
