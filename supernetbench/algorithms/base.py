@@ -57,6 +57,9 @@ class Stage1Method(abc.ABC):
     provides: ClassVar[frozenset[str]] = frozenset()
     #: False for the untrained baseline: the engine then skips all weight updates.
     trains_weights: ClassVar[bool] = True
+    #: True when the method has alpha but never updates it (fixed-alpha ``blank``): Stage 2 keeps it
+    #: fixed too (DARTS-PT fine-tuning; ``two_stage/architect.py`` returns at once for ``blank``).
+    fixed_alpha: ClassVar[bool] = False
     Config: ClassVar[type[MethodConfig]] = MethodConfig
 
     def __init__(self, config: MethodConfig, *, space: SearchSpace, ctx: RunContext):

@@ -19,6 +19,7 @@ from .darts import Darts
 @ALGORITHMS.register("blank")
 class Blank(Darts):
     Config = MethodConfig
+    fixed_alpha = True  # perturb's fine-tuning keeps alpha fixed too (protocol §9, "Perturb w/ fix alpha")
 
     def prepare(self, net: nn.Module) -> None:
         self.init_alphas()  # no optimiser: alpha is frozen

@@ -8,7 +8,10 @@ an exact one-hot on decided ones:
    edges) with SGD at the constant lr ``perturb_lr`` (0.0025 = 0.025 / 10, no scheduler), momentum
    0.9, wd 3e-4, global-norm clip 5 over the weights; before each weight step, one Adam step on
    alpha (lr 3e-4, betas (0.5, 0.999), wd 1e-3) on a random validation batch - alpha keeps
-   updating, as the papers' ``Architect`` did for every method (``update_alpha``).
+   updating, as the papers' ``Architect`` did for every method with random-uniform alpha (``rsps``,
+   ``untrained``: P10), except a fixed-alpha method (``blank``, ``Stage1Method.fixed_alpha``), whose
+   alpha stays fixed as in both papers' codes (``two_stage/architect.py`` returns at once for
+   ``blank``; ``case_study/nasbench201/architect_ig.py``): the "Perturb w/ fix alpha" setting.
 2. **Projection events** (:func:`projection_steps`): 6 events, one per edge; at 25 epochs they
    come at the start of epochs 0, 5, 10, 15, 20 and 24. Each event picks an undecided edge
    uniformly at random (seeded: the order is a function of the selection RNG only), evaluates the
@@ -43,6 +46,7 @@ from torch import nn
 
 from ..harness.data import Augment, BatchStream, normalize
 from ..harness.device import tiny_op_threads
+from ..algorithms import ALGORITHMS
 from .base import SELECTORS, Selection, SelectionContext, Selector, SelectorConfig
 
 
@@ -129,6 +133,7 @@ class Perturb(Selector):
         px, py = _projection_data(data, c, dtype)
         decided: dict[int, int] = {}
         events: list[dict[str, Any]] = []
+        update_alpha = c.update_alpha and not _alpha_is_fixed(ctx.run.algo)
 
         def mixture() -> torch.Tensor:
             fixed = torch.zeros(n_edges, 1, dtype=dtype, device=dev)
@@ -159,7 +164,7 @@ class Perturb(Selector):
                 while len(events) < n_edges and schedule[len(events)] <= step:
                     project()
                 net.train()
-                if c.update_alpha:
+                if update_alpha:
                     vx, vy = arch_batches.sample_batch()
                     loss = nn.functional.cross_entropy(net(vx.to(dtype), {"cell": mixture()}), vy)
                     (alpha.grad,) = torch.autograd.grad(loss, [alpha])
@@ -175,7 +180,12 @@ class Perturb(Selector):
         arch = tuple(decided[e] for e in range(n_edges))
         return self.selection(ctx, ctx.gt.index_of(arch), edge_order=[ev["edge"] for ev in events], events=events,
                               initial_alpha=alpha_source, fine_tune_steps=step, epochs=c.epochs, lr=c.lr,
-                              update_alpha=c.update_alpha, projection_images=len(py))
+                              update_alpha=update_alpha, projection_images=len(py))
+
+
+def _alpha_is_fixed(algo: str) -> bool:
+    """Whether the Stage-1 method keeps alpha fixed (then fine-tuning does too)."""
+    return algo in ALGORITHMS and ALGORITHMS.get(algo).fixed_alpha
 
 
 def _initial_alpha(run, n_edges: int, n_ops: int) -> tuple[torch.Tensor, str]:
