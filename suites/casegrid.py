@@ -10,7 +10,8 @@ sampled path or a prediction; float32 flips them). So the asserted tolerance is 
 The seed spread (``REFERENCE_SEEDS``, mean and std) is stored next to each value as information about
 how much a metric moves between seeds; it is never the tolerance. A reference also records the
 effective profile, so a changed budget fails as "stale" instead of as a mismatch. Values are written
-by ``pytest suites -k <case> --update-references`` - never by hand.
+by ``pytest suites -k <case> --update-references`` - never by hand. ``--reference-seeds 0 ...``
+stores fewer (or other) information seeds; the reference records them and its regeneration command.
 """
 from __future__ import annotations
 
@@ -110,22 +111,30 @@ def case_profile(dataset: str) -> dict[str, Any]:
     return get_profile(PROFILE, DATASET_OVERRIDES.get(dataset)).to_dict()
 
 
-def build_reference(case_id: str, per_seed: list[dict[str, float]], ev0, profile: dict[str, Any]) -> dict[str, Any]:
+def build_reference(case_id: str, per_seed: list[dict[str, float]], ev0, profile: dict[str, Any],
+                    seeds: tuple[int, ...] = REFERENCE_SEEDS) -> dict[str, Any]:
+    """A case's reference: seed ``seeds[0]``'s values asserted, every seed's stored as information.
+    ``seeds`` other than :data:`REFERENCE_SEEDS` are written into the regeneration command."""
+    if len(per_seed) != len(seeds):
+        raise ValueError(f"{len(per_seed)} per-seed results for {len(seeds)} seeds")
     values = {}
     for k in per_seed[0]:
         xs = np.array([d[k] for d in per_seed], dtype=float)
         values[k] = {"value": per_seed[0][k], "atol": NUMERIC_ATOL, "seed_values": xs.tolist(),
                      "seed_mean": float(xs.mean()), "seed_std": float(xs.std(ddof=1)) if len(xs) > 1 else 0.0}
+    command = f'pytest suites -k "[{case_id}]" --update-references'
+    if tuple(seeds) != REFERENCE_SEEDS:
+        command += " --reference-seeds " + " ".join(map(str, seeds))
     return {
         "case": case_id,
         "profile": profile,
-        "seed": REFERENCE_SEEDS[0],
-        "reference_seeds": list(REFERENCE_SEEDS),
-        "tolerance_rule": f"asserted: |value - seed-{REFERENCE_SEEDS[0]} value| <= {NUMERIC_ATOL} (float64, "
+        "seed": seeds[0],
+        "reference_seeds": list(seeds),
+        "tolerance_rule": f"asserted: |value - seed-{seeds[0]} value| <= {NUMERIC_ATOL} (float64, "
                           "reproducible on any CPU / thread count); seed_mean/seed_std: information only",
         "data": ev0.run.config.get("data"),
         "values": values,
-        "command": f'pytest suites -k "[{case_id}]" --update-references',
+        "command": command,
         "code_version": f"{CODE_VERSION}+{git_revision()}",
     }
 

@@ -13,17 +13,31 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from casegrid import REFERENCE_DIR, evaluate_case  # noqa: E402
+from casegrid import REFERENCE_DIR, REFERENCE_SEEDS, evaluate_case  # noqa: E402
 
 
 def pytest_addoption(parser):
     parser.addoption("--update-references", action="store_true", default=False,
                      help="re-run the reference seeds and rewrite suites/reference/<case>.json")
+    parser.addoption("--reference-seeds", type=int, nargs="+", default=None, metavar="SEED",
+                     help="with --update-references: the seeds to run (the first is asserted, all are stored as "
+                          f"information; default {' '.join(map(str, REFERENCE_SEEDS))}); recorded in the reference's command")
 
 
 @pytest.fixture(scope="session")
 def update_references(request) -> bool:
     return bool(request.config.getoption("--update-references"))
+
+
+@pytest.fixture(scope="session")
+def reference_seeds(request) -> tuple[int, ...]:
+    seeds = request.config.getoption("--reference-seeds")
+    if seeds is None:
+        return REFERENCE_SEEDS
+    if seeds[0] != REFERENCE_SEEDS[0] or len(set(seeds)) != len(seeds):
+        raise pytest.UsageError(f"--reference-seeds must start with the asserted seed {REFERENCE_SEEDS[0]} "
+                                "and name each seed once")
+    return tuple(seeds)
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,7 @@ def _params():
 
 
 @pytest.mark.parametrize("algo, selector, dataset", list(_params()))
-def test_case(algo, selector, dataset, evaluations, reference_dir, update_references):
+def test_case(algo, selector, dataset, evaluations, reference_dir, update_references, reference_seeds):
     case_id = f"{algo}-{selector}-{dataset}"
     SELECTORS.get(selector).check_compatible(ALGORITHMS.get(algo).provides, algo)
     ev = evaluations(algo, dataset, REFERENCE_SEEDS[0])
@@ -51,8 +51,8 @@ def test_case(algo, selector, dataset, evaluations, reference_dir, update_refere
     got = case_values(ev, selector)
     profile = case_profile(dataset)
     if update_references:
-        per_seed = [got] + [case_values(evaluations(algo, dataset, s), selector) for s in REFERENCE_SEEDS[1:]]
-        write_reference(path, build_reference(case_id, per_seed, ev, profile))
+        per_seed = [got] + [case_values(evaluations(algo, dataset, s), selector) for s in reference_seeds[1:]]
+        write_reference(path, build_reference(case_id, per_seed, ev, profile, seeds=reference_seeds))
     ref = read_reference(path)
     regen = f'pytest suites -k "[{case_id}]" --update-references'
     if ref is None:
@@ -62,8 +62,9 @@ def test_case(algo, selector, dataset, evaluations, reference_dir, update_refere
         pytest.fail(f"{case_id}: reference is stale (made with other values of profile field(s) "
                     f"{', '.join(stale)}); regenerate it deliberately with: {regen}")
     failures = []
+    seeds = ref.get("reference_seeds", list(REFERENCE_SEEDS))
     for name, r in ref["values"].items():
         if got.get(name) != pytest.approx(r["value"], abs=r["atol"]):
             failures.append(f"{name} = {got.get(name)!r}, reference {r['value']!r} ± {r['atol']:g} "
-                            f"(seeds {REFERENCE_SEEDS[0]}-{REFERENCE_SEEDS[-1]}: {r['seed_mean']:.4f} ± {r['seed_std']:.4f})")
+                            f"(seeds {', '.join(map(str, seeds))}: {r['seed_mean']:.4f} ± {r['seed_std']:.4f})")
     assert not failures, f"{case_id}: " + "; ".join(failures) + f". If the change is intended, regenerate with: {regen}"

@@ -26,6 +26,15 @@ def test_tolerance_is_numeric_and_seed_spread_is_information():
     assert len(REFERENCE_SEEDS) >= 5
 
 
+def test_other_information_seeds_are_recorded_with_their_command():
+    ref = build_reference("x-valid-cifar100", [{"kendall": 0.25}], _Ev(), case_profile("cifar100"), seeds=(0,))
+    assert ref["reference_seeds"] == [0] and ref["seed"] == 0
+    assert ref["values"]["kendall"]["value"] == 0.25 and ref["values"]["kendall"]["seed_std"] == 0.0
+    assert ref["command"] == 'pytest suites -k "[x-valid-cifar100]" --update-references --reference-seeds 0'
+    with pytest.raises(ValueError, match="2 per-seed results for 1 seeds"):
+        build_reference("x", [{"kendall": 0.1}, {"kendall": 0.2}], _Ev(), case_profile("cifar100"), seeds=(0,))
+
+
 def test_references_record_a_float64_profile_and_detect_stale_ones():
     prof = case_profile("cifar10")
     assert prof["dtype"] == "float64"  # the reproducibility argument of casegrid.py rests on it
