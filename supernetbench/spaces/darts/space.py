@@ -264,31 +264,41 @@ class DartsCellSpace:
         Per intermediate node: one softmax over all (in-edge, op) logits of the node jointly
         (``none`` entries excluded), draw one pair, zero that edge's entries and renormalise, draw
         a second: two distinct in-edges, one op each. Nodes and cell types are independent.
+        Vectorised over the ``n`` draws (first pairs, then second pairs given the first's edge):
+        the same law as the per-sample loop of the reference, not the same random stream.
         """
         if not isinstance(n, int) or n < 0:
             raise ValueError(f"n must be a non-negative int, got {n!r}")
-        law = {ct: [self.node_law(edge_logits, ct, node) for node in range(2, 2 + STEPS)] for ct in CELL_TYPES}
         out = np.empty((n, ARCH_LEN), dtype=np.int64)
-        for s in range(n):
-            col = 0
-            for ct in CELL_TYPES:
-                for node, p in zip(range(2, 2 + STEPS), law[ct]):
-                    n_ops = p.shape[1]
-                    first = int(rng.choice(p.size, p=p.ravel()))
-                    q = p.copy()
-                    q[first // n_ops] = 0.0
-                    second = int(rng.choice(q.size, p=q.ravel() / q.sum()))
-                    for flat in (first, second):
-                        out[s, col:col + 2] = divmod(flat, n_ops)
-                        col += 2
+        col = 0
+        for ct in CELL_TYPES:
+            for node in range(2, 2 + STEPS):
+                p = self.node_law(edge_logits, ct, node)
+                n_ops = p.shape[1]
+                first = rng.choice(p.size, size=n, p=p.ravel())
+                second = np.empty(n, dtype=np.int64)
+                for row in range(node):  # the second draw, given the first one's edge
+                    hit = first // n_ops == row
+                    q = self.node_law(edge_logits, ct, node, without=row)
+                    second[hit] = rng.choice(q.size, size=int(hit.sum()), p=q.ravel())
+                out[:, col], out[:, col + 1] = np.divmod(first, n_ops)
+                out[:, col + 2], out[:, col + 3] = np.divmod(second, n_ops)
+                col += 4
         return out
 
-    def node_law(self, edge_logits: Mapping[str, np.ndarray], cell_type: str, node: int) -> np.ndarray:
-        """The joint softmax of ``node``'s (in-edge, op) block: ``(node, n_ops)``, ``none`` at 0."""
+    def node_law(self, edge_logits: Mapping[str, np.ndarray], cell_type: str, node: int,
+                 without: int | None = None) -> np.ndarray:
+        """The joint softmax of ``node``'s (in-edge, op) block: ``(node, n_ops)``, ``none`` at 0.
+
+        ``without``: the law of the second draw, the edge from node ``without`` zeroed and the rest
+        renormalised (computed from the logits, so it never divides by an underflowed 0).
+        """
         z = self._matrix(edge_logits, self._cell_type(cell_type), "edge logits")[list(NODE_ROWS[node])]
         if not np.all(np.isfinite(z)):
             raise ValueError("edge logits must be finite")
         z = np.where(self._allowed(cell_type)[list(NODE_ROWS[node])], z, -np.inf)
+        if without is not None:
+            z[without] = -np.inf
         e = np.exp(z - z.max())
         return e / e.sum()
 
