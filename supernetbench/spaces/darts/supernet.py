@@ -13,10 +13,12 @@ Written from a reading of quark0/darts ``cnn/model_search.py``, yuhuixu1993/PC-D
   concatenated, then channel-shuffled with ``k`` groups. PC-DARTS' edge normalisation (a second
   set of edge weights) is not part of the papers' fork, so not here either.
 
-Zero weights skip work, as in the papers' fork (``MixedOp.forward`` / ``Cell.forward``): an op
-whose weight is exactly 0 is not run, and an edge whose weight row is all 0 is absent from its
-node's sum, so a 0/1 weight of a discrete cell (two non-zero rows per node) runs just that cell.
-Both apply only to weights that do not require grad (a gradient w.r.t. a 0 weight needs the op).
+Zero weights skip work, as in the papers' fork (``Cell.forward`` / ``MixedOp.forward``): an edge
+whose weight row is all 0 is absent from its node's sum (always; with ``k > 1`` that also drops its
+bypassed channels, exactly as the fork does), so 0/1 weights of a discrete cell (two non-zero rows
+per node) run just that cell. Inside an edge, an op whose weight is exactly 0 is not run when the
+weights do not require grad (a gradient w.r.t. a 0 weight needs the op's output; the value is the
+same either way).
 """
 from __future__ import annotations
 
@@ -100,7 +102,7 @@ class SearchCell(nn.Module):
             acc = None
             for j in range(node):
                 e = NODE_ROWS[node][j]
-                if not w.requires_grad and not bool(w[e].any()):
+                if not bool(w[e].any()):
                     continue  # edge absent from this (sub)cell
                 out = self.edges[e](states[j], w[e])
                 acc = out if acc is None else acc + out
