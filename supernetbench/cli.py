@@ -253,7 +253,7 @@ def cmd_report(args) -> int:
     flags = {"algos": args.algos, "selectors": args.selectors, "datasets": [args.dataset] if args.dataset else None,
              "seeds": args.seeds, "profile": args.profile, "set": args.set, "store": args.store,
              "runs_root": args.runs_root, "data_root": args.data_root, "r_u": args.r_u,
-             "reliance": True if args.reliance else None}
+             "reliance": True if args.reliance else None, "pool": args.pool, "pairing": args.pairing}
     if args.study is not None:
         spec = read_study(args.study, **flags)
     else:  # the report's own defaults (a study's are all selectors, seed 0, with reliance)
@@ -265,7 +265,7 @@ def cmd_report(args) -> int:
             inputs = collect(spec.algos, spec.selectors, dataset, spec.seeds, spec.stage_profile(),
                              reliance=spec.reliance, r_u=spec.r_u, device=args.device, runs_root=spec.runs_path,
                              data_root=spec.data_root, compute=not args.artifacts_only)
-            index = write_report(inputs, out, pdf=args.pdf)
+            index = write_report(inputs, out, pdf=args.pdf, pool=spec.pool, pairing=spec.pairing)
             print((out / "tables" / "s1xs2_test_error.md").read_text())
             print(f"wrote {index} and {index.with_suffix('.md')}")
     return 0
@@ -371,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .harness.baselines import R_U_MEANINGS
     from .harness.benchmark import DATASETS
     from .harness.profiles import PRECISIONS, SCORING_ENGINES
+    from .harness.reliance import DEFAULT_PAIRING, PAIRINGS
 
     p = _Parser(prog="supernetbench", description=__doc__, epilog=EPILOG,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -472,6 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also the reliance statistics and combined score (trains the baseline supernets)")
     sp.add_argument("--r-u", default=None, choices=list(R_U_MEANINGS),
                     help="with --reliance: which supernet R_U is (see `reliance`; default rsps-biased)")
+    sp.add_argument("--pool", nargs="+", default=None, metavar="METHOD",
+                    help="with --reliance: Stage-1 methods the combined score ranks (default: those that learn alpha)")
+    sp.add_argument("--pairing", default=None, choices=list(PAIRINGS),
+                    help=f"with --reliance: the Stage-2 rank pairing of App. A.4 (default {DEFAULT_PAIRING})")
     sp.add_argument("--store", default=None, help="artifact store (default: $SUPERNETBENCH_CACHE, as `study`)")
     sp.add_argument("--pdf", action="store_true", help="also write each figure as PDF")
     sp.add_argument("--artifacts-only", action="store_true",
@@ -548,7 +553,8 @@ def cmd_proxy(args) -> int:
 
 
 def cmd_reliance(args) -> int:
-    from .harness.baselines import R_U_MEANINGS, combined_table, evaluate_baselines, reliance_selectors
+    from .harness.baselines import (R_U_MEANINGS, combined_table, describe_combined, evaluate_baselines,
+                                    reliance_selectors, resolve_pool)
     from .harness.benchmark import load_ground_truth
     from .harness.engine import RunSpec
     from .harness.pipeline import evaluate
@@ -559,18 +565,21 @@ def cmd_reliance(args) -> int:
     profile = get_profile(args.profile, parse_overrides(args.set, Profile))
     gt = load_ground_truth()
     selectors = args.selectors or reliance_selectors()
+    algos = args.algos or args.pool
+    if algos:
+        resolve_pool(algos, args.pool)  # a bad --pool fails before any training
     res = evaluate_baselines(args.dataset, args.seeds, profile, selectors, r_u=args.r_u, device=args.device,
                              runs_root=args.runs_root, data_root=args.data_root, gt=gt, progress=not args.json)
     out = res.summary()
-    if args.algos:
+    if algos:
         stage1, observed = {}, {}
-        for algo in args.algos:
+        for algo in algos:
             evs = [evaluate(RunSpec(algo, args.dataset, s, profile, (), args.data_root), selectors, device=args.device,
                             runs_root=args.runs_root, progress=not args.json, gt=gt) for s in args.seeds]
             stage1[algo] = stage1_inputs([e.metrics for e in evs])
             for sel in selectors:
                 observed[(algo, sel)] = float(np.mean([e.selections[sel].test_acc for e in evs]))
-        out["combined"] = combined_table(stage1, res, observed)
+        out["combined"] = combined_table(stage1, res, observed, pairing=args.pairing, pool=args.pool)
     if args.json:
         _print(out, True)
         return 0
@@ -581,7 +590,7 @@ def cmd_reliance(args) -> int:
     print(markdown_table([{"selector": s, **{n: f"{st[n].mean:.2f} ± {st[n].std:.2f}" for n in names}}
                           for s, st in stats.items()], ["selector", *names]))
     if "combined" in out:
-        print("Combined score (App. A.4; lower = better): pairs ranked\n")
+        print(f"Combined score (App. A.4; lower = better): pairs ranked. {describe_combined(out['combined'])}\n")
         print(markdown_table(out["combined"]["ranking"], ["stage1", "stage2", "score", "r_alpha1", "r_alpha2",
                                                           "r_beta1", "r_beta2", "observed_test_acc"]))
     return 0
@@ -591,6 +600,7 @@ def add_stage2_commands(sub) -> None:
     """``select --run`` options, ``proxy`` and ``reliance``."""
     from .harness.benchmark import DATASETS
     from .harness.baselines import R_U_MEANINGS
+    from .harness.reliance import DEFAULT_PAIRING, PAIRINGS
     from .selectors import DISTRIBUTIONS
 
     sp = sub.choices["select"]
@@ -621,6 +631,11 @@ def add_stage2_commands(sub) -> None:
     sp.add_argument("--set", action="append", metavar="FIELD=VALUE")
     sp.add_argument("--selectors", nargs="+", default=None, help="default: every selector that needs no arch weights")
     sp.add_argument("--r-u", default="rsps-biased", choices=list(R_U_MEANINGS), help="which supernet R_U is (P9)")
+    sp.add_argument("--pool", nargs="+", default=None, metavar="METHOD",
+                    help="Stage-1 methods the combined score ranks (default: those of --algos that learn alpha, "
+                         "so no rsps, rsps-biased, untrained, blank)")
+    sp.add_argument("--pairing", default=DEFAULT_PAIRING, choices=list(PAIRINGS),
+                    help="which reliance statistics give the Stage-2 ranks of App. A.4 (see harness/reliance.py)")
     sp.add_argument("--algos", nargs="+", default=None,
                     help="also evaluate these Stage-1 methods (full-space scoring) and rank S1 x S2 pairs (App. A.4)")
     sp.add_argument("--device", default="auto")
