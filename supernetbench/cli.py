@@ -211,12 +211,12 @@ def cmd_data_info(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    from .harness.benchmark import convert_official, load_ground_truth
+    from .harness.benchmark import DATASETS, convert_official, load_ground_truth
 
     _check_output(args.out, "--out")
     out = convert_official(args.source, args.out, trust_pickle=args.trust_pickle)
     gt = load_ground_truth(out)
-    _print({"table": str(out), "archs": len(gt)}, args.json)
+    _print({"table": str(out), "archs": len(gt), "splits": {d: gt.splits(d) for d in DATASETS}}, args.json)
     return 0
 
 
@@ -446,8 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--data-root", default=None)
     di.set_defaults(func=cmd_data_info)
 
-    sp = sub.add_parser("nb201-convert", help="convert official NATS-Bench (tss) files to the harness table")
-    sp.add_argument("--source", required=True, help="NATS-tss file or directory")
+    sp = sub.add_parser("nb201-convert", help="convert official NATS-Bench (tss) or NAS-Bench-201 (.pth) files to the "
+                        "harness table (x-test and ori-test columns for CIFAR-100 / ImageNet16-120)")
+    sp.add_argument("--source", required=True, help="NATS-tss directory or .pickle.pbz2 file, or a NAS-Bench-201 .pth")
     sp.add_argument("--out", required=True, help="output CSV (a .sha256 sidecar is written beside it)")
     sp.add_argument("--trust-pickle", action="store_true", help="allow unpickling (runs code from the file)")
     sp.add_argument("--json", action="store_true")
