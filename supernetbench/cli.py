@@ -37,9 +37,15 @@ def _spec(args):
     from .harness.engine import RunSpec
     from .harness.profiles import Profile, get_profile, parse_overrides
 
-    profile = get_profile(args.profile, parse_overrides(args.set, Profile))
+    profile = get_profile(args.profile, parse_overrides(_sets(args), Profile))
     opts = parse_overrides(args.opt, ALGORITHMS.get(args.algo).Config)  # typed like the method's config
     return RunSpec(args.algo, args.dataset, args.seed, profile, tuple(sorted(opts.items())), args.data_root)
+
+
+def _sets(args) -> list[str] | None:
+    """``--set`` items with ``--gt-split X`` as ``gt_split=X`` (a shorthand for the profile field)."""
+    split = getattr(args, "gt_split", None)
+    return (list(args.set or []) + [f"gt_split={split}"]) if split else args.set
 
 
 # ---------------------------------------------------------------------------------------- commands
@@ -93,7 +99,7 @@ def _adaptive_score(args) -> int:
     import os
 
     from .harness.adaptive import adaptive_score_space
-    from .harness.benchmark import load_ground_truth
+    from .harness.benchmark import ground_truth_record, load_ground_truth
     from .harness.device import resolve_device
     from .harness.engine import cached_search_data, train_supernet
     from .harness.pipeline import stage1_metrics
@@ -113,8 +119,9 @@ def _adaptive_score(args) -> int:
                                workers=args.workers or os.cpu_count() or 1, progress=not args.json)
     if args.scores_out:
         atomic_save_npy(args.scores_out, res.rank_key)
-    m = stage1_metrics(gt.test_acc(spec.dataset), res.rank_key, run.archprob)
+    m = stage1_metrics(gt.accuracy(spec.dataset, spec.profile.gt_split, "stage1"), res.rank_key, run.archprob)
     _print({"run": str(run.path), "adaptive_rounds": res.rounds, "cost_vs_full": res.cost,
+            "ground_truth": ground_truth_record(gt, spec.dataset, spec.profile.gt_split),
             "a1 (levels 0-2)": m["a1"][:3], "a2 (levels 0-2)": m["a2"][:3], "random baseline": m["baseline"][:3],
             "Kendall / Spearman": [m["kendall"], m["spearman"]],
             "note": "scores of classes eliminated early use fewer images; --scores-out saves the rank key"},
@@ -123,12 +130,12 @@ def _adaptive_score(args) -> int:
 
 
 def cmd_metrics(args) -> int:
-    from .harness.benchmark import load_ground_truth
+    from .harness.benchmark import ground_truth_record, load_ground_truth
     from .harness.pipeline import stage1_metrics
 
     _check_output(args.plot, "--plot")
     gt = load_ground_truth(args.nb201)
-    acc = gt.test_acc(args.dataset)
+    acc = gt.accuracy(args.dataset, args.gt_split or "table", "stage1")
     scores = _load_array(args.scores, "scores", len(acc))
     probs = _load_array(args.probs, "probs", len(acc)) if args.probs else np.full(len(acc), 1.0 / len(acc))
     if args.probs and (probs.min() < 0 or abs(probs.sum() - 1.0) > 1e-6):
@@ -136,6 +143,7 @@ def cmd_metrics(args) -> int:
                          f"sum {probs.sum():.9g})")
     out = stage1_metrics(acc, scores, probs)
     out["probs"] = args.probs or "uniform (no --probs given)"
+    out["ground_truth"] = ground_truth_record(gt, args.dataset, args.gt_split or "table")
     if args.plot:
         from .report import plot_curves
 
@@ -204,9 +212,20 @@ def cmd_model_info(args) -> int:
 
 
 def cmd_data_info(args) -> int:
+    from .harness.benchmark import DATASETS, SPLIT_COLUMNS, BenchmarkTableError, load_ground_truth
     from .harness.data import summarise_data_sources
 
-    _print(summarise_data_sources(args.data_root), True)
+    items = summarise_data_sources(args.data_root)
+    try:  # the ground truth each dataset's numbers are read against: its table and NB201 splits
+        gt = load_ground_truth()
+        truth = {d: {"table": str(gt.path), "splits": {s: SPLIT_COLUMNS[(d, s)] for s in gt.splits(d)},
+                     "default_split": gt.splits(d)[0]} for d in DATASETS}
+    except (BenchmarkTableError, OSError) as e:
+        truth = {d: {"error": str(e)} for d in DATASETS}
+    for item in items:
+        if isinstance(item, dict) and item.get("item") in truth:
+            item["ground_truth"] = truth[item["item"]]
+    _print(items, True)  # always JSON (--json is accepted for symmetry with the other commands)
     return 0
 
 
@@ -251,7 +270,7 @@ def cmd_report(args) -> int:
     if args.study is None and args.algos is None:
         raise ValueError("report needs --study FILE or --algos METHOD [METHOD ...]")
     flags = {"algos": args.algos, "selectors": args.selectors, "datasets": [args.dataset] if args.dataset else None,
-             "seeds": args.seeds, "profile": args.profile, "set": args.set, "store": args.store,
+             "seeds": args.seeds, "profile": args.profile, "set": _sets(args), "store": args.store,
              "runs_root": args.runs_root, "data_root": args.data_root, "r_u": args.r_u,
              "reliance": True if args.reliance else None, "pool": args.pool, "pairing": args.pairing}
     if args.study is not None:
@@ -367,10 +386,18 @@ def _int_arg(lo: int | None = None, hi: int | None = None):
 SEED = _int_arg(0, 2**32 - 1)  # numpy's seed range
 
 
+def gt_split_arg(sp) -> None:
+    from .harness.profiles import GT_SPLITS
+
+    sp.add_argument("--gt-split", default=None, choices=list(GT_SPLITS),
+                    help="NB201 test split of the ground truth: the table's column (default), x-test, ori-test, "
+                         "or papers (P8); the same as --set gt_split=...")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .harness.baselines import R_U_MEANINGS
     from .harness.benchmark import DATASETS
-    from .harness.profiles import PRECISIONS, SCORING_ENGINES
+    from .harness.profiles import GT_SPLITS, PRECISIONS, SCORING_ENGINES
     from .harness.reliance import DEFAULT_PAIRING, PAIRINGS
 
     p = _Parser(prog="supernetbench", description=__doc__, epilog=EPILOG,
@@ -384,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--profile", default="smoke", help="smoke | demo | paper | reference")
         sp.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a profile field, e.g. --set epochs=3")
         sp.add_argument("--opt", action="append", metavar="OPTION=VALUE", help="method option, e.g. --opt order=2")
+        gt_split_arg(sp)
         sp.add_argument("--device", default="auto", help="auto | cpu | cuda")
         sp.add_argument("--runs-root", default=None, help="where run directories go (default ./runs or $SUPERNETBENCH_RUNS)")
         sp.add_argument("--data-root", default=None, help="dataset directory (default: ../shared/data or $SUPERNETBENCH_DATA)")
@@ -422,6 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--probs", default=None, help=".npy architecture probabilities (default uniform)")
     sp.add_argument("--plot", default=None, help="write the a1/a2 curves to this PNG/PDF")
     sp.add_argument("--nb201", default=None, help="path of the NB201 ground-truth CSV")
+    sp.add_argument("--gt-split", default=None, choices=list(GT_SPLITS),
+                    help="NB201 test split of the ground truth (default: the table's column; see README)")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_metrics)
 
@@ -444,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = sp.add_subparsers(dest="data_cmd", required=True)
     di = dsub.add_parser("info", help="which datasets were found where")
     di.add_argument("--data-root", default=None)
+    di.add_argument("--json", action="store_true", help="(the output is JSON either way)")
     di.set_defaults(func=cmd_data_info)
 
     sp = sub.add_parser("nb201-convert", help="convert official NATS-Bench (tss) or NAS-Bench-201 (.pth) files to the "
@@ -474,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also the reliance statistics and combined score (trains the baseline supernets)")
     sp.add_argument("--r-u", default=None, choices=list(R_U_MEANINGS),
                     help="with --reliance: which supernet R_U is (see `reliance`; default rsps-biased)")
+    gt_split_arg(sp)
     sp.add_argument("--pool", nargs="+", default=None, metavar="METHOD",
                     help="with --reliance: Stage-1 methods the combined score ranks (default: those that learn alpha)")
     sp.add_argument("--pairing", default=None, choices=list(PAIRINGS),
@@ -517,8 +549,13 @@ def cmd_select(args) -> int:
     sels = select_run(args.run, args.selector, seed=args.selection_seed, distribution=args.distribution,
                       device=args.device, data_root=args.data_root, timings=timings)
     if args.json:
+        from .harness.benchmark import ground_truth_record, load_ground_truth
+        from .harness.engine import SearchRun
+
+        run = SearchRun.load(Path(args.run))
         _print({"run": args.run, "distribution": args.distribution, "seconds": timings,
-                "selections": {k: asdict(v) for k, v in sels.items()}}, True)
+                "selections": {k: asdict(v) for k, v in sels.items()},
+                "ground_truth": ground_truth_record(load_ground_truth(), run.dataset, run.profile.gt_split)}, True)
         return 0
     for k, v in sels.items():
         print(f"{k}: {v.arch} -> NB201 test acc {v.test_acc:.2f}% ({timings[k]:.1f} s)")
@@ -546,7 +583,12 @@ def cmd_proxy(args) -> int:
         info["indices_out"] = str(Path(args.out).with_suffix(".indices.npy"))
         info["indices"] = idx.tolist()
     elif np.isfinite(scores).all():  # the proxy's ranking of the whole space against the benchmark
-        m = stage1_metrics(gt.test_acc(info["dataset"]), scores, np.full(len(scores), 1.0 / len(scores)))
+        from .harness.benchmark import ground_truth_record
+        from .harness.engine import SearchRun
+
+        split = SearchRun.load(Path(args.run)).profile.gt_split
+        info["ground_truth"] = ground_truth_record(gt, info["dataset"], split)
+        m = stage1_metrics(gt.accuracy(info["dataset"], split, "stage1"), scores, np.full(len(scores), 1.0 / len(scores)))
         info.update(kendall=m["kendall"], spearman=m["spearman"], a1_top3=m["a1"][:3],
                     precision_top5pct=m["precision_top5pct"])
     _print(info if args.json else {k: v for k, v in info.items() if k != "indices"}, args.json)
@@ -556,14 +598,14 @@ def cmd_proxy(args) -> int:
 def cmd_reliance(args) -> int:
     from .harness.baselines import (R_U_MEANINGS, combined_table, describe_combined, evaluate_baselines,
                                     reliance_selectors, resolve_pool)
-    from .harness.benchmark import load_ground_truth
+    from .harness.benchmark import ground_truth_record, load_ground_truth
     from .harness.engine import RunSpec
     from .harness.pipeline import evaluate
     from .harness.profiles import Profile, get_profile, parse_overrides
     from .harness.reliance import stage1_inputs
     from .report import markdown_table
 
-    profile = get_profile(args.profile, parse_overrides(args.set, Profile))
+    profile = get_profile(args.profile, parse_overrides(_sets(args), Profile))
     gt = load_ground_truth()
     selectors = args.selectors or reliance_selectors()
     algos = args.algos or args.pool
@@ -572,6 +614,7 @@ def cmd_reliance(args) -> int:
     res = evaluate_baselines(args.dataset, args.seeds, profile, selectors, r_u=args.r_u, device=args.device,
                              runs_root=args.runs_root, data_root=args.data_root, gt=gt, progress=not args.json)
     out = res.summary()
+    out["ground_truth"] = ground_truth_record(gt, args.dataset, profile.gt_split)
     if algos:
         stage1, observed = {}, {}
         for algo in algos:
@@ -632,6 +675,7 @@ def add_stage2_commands(sub) -> None:
     sp.add_argument("--set", action="append", metavar="FIELD=VALUE")
     sp.add_argument("--selectors", nargs="+", default=None, help="default: every selector that needs no arch weights")
     sp.add_argument("--r-u", default="rsps-biased", choices=list(R_U_MEANINGS), help="which supernet R_U is (P9)")
+    gt_split_arg(sp)
     sp.add_argument("--pool", nargs="+", default=None, metavar="METHOD",
                     help="Stage-1 methods the combined score ranks (default: those of --algos that learn alpha, "
                          "so no rsps, rsps-biased, untrained, blank)")

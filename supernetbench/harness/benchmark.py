@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .profiles import GT_SPLITS
 from .space import NB201Space
 from .store import atomic_write_bytes, cache_dir, file_sha256, shared_data_dirs
 
@@ -51,7 +52,6 @@ EXTRA_COLUMNS = {("cifar100", "ori-test"): "CIFAR100OriTestAccuracy200Epochs",
 SPLIT_COLUMNS = {**{(d, TABLE_SPLITS[d]): c for d, c in COLUMNS.items()}, **EXTRA_COLUMNS}
 #: values of the profile field ``gt_split``; statistics: "stage1" (Stage-1 metrics, the biased
 #: sampler, clusters) and "stage2" (the selected arch's accuracy)
-GT_SPLITS = ("table", "x-test", "ori-test", "papers")
 PAPERS_SPLIT = {"stage1": "ori-test", "stage2": "x-test"}  # protocol P8
 
 
@@ -147,6 +147,15 @@ def resolve_split(gt: GroundTruth, dataset: str, gt_split: str, statistic: str) 
 def describe_splits(gt: GroundTruth, dataset: str, gt_split: str = "table") -> dict[str, str]:
     """``{"stage1": split, "stage2": split}`` of ``dataset`` under ``gt_split`` (what results record)."""
     return {st: resolve_split(gt, dataset, gt_split, st) for st in PAPERS_SPLIT}
+
+
+def ground_truth_record(gt: GroundTruth, dataset: str, gt_split: str = "table") -> dict[str, Any]:
+    """What a result records about its ground truth: the table, the profile's choice, and per
+    statistic the NB201 split and the table column it was read from."""
+    splits = describe_splits(gt, dataset, gt_split)
+    return {"table": str(gt.path), "gt_split": gt_split,
+            **{f"{st}_split": sp for st, sp in splits.items()},
+            "columns": {st: SPLIT_COLUMNS[(dataset, sp)] for st, sp in splits.items()}}
 
 
 @lru_cache(maxsize=4)

@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import metrics as M
-from .benchmark import GroundTruth, load_ground_truth
+from .benchmark import GroundTruth, ground_truth_record, load_ground_truth
 from .device import resolve_device
 from .engine import RunSpec, SearchRun, cached_search_data, train_supernet
 from .artifacts import cached_selection
@@ -47,6 +47,7 @@ class Evaluation:
     skipped: dict[str, str] = field(default_factory=dict)  # selector -> why it does not apply
     selection_seconds: dict[str, float] = field(default_factory=dict)  # compute time (also when reused)
     reused: list[str] = field(default_factory=list)  # selections read from their stored artifact
+    ground_truth: dict[str, Any] | None = None  # the table and the NB201 split of each statistic
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -64,6 +65,7 @@ class Evaluation:
             "skipped_selectors": dict(self.skipped),
             "selection_seconds": self.selection_seconds,
             "reused_selections": list(self.reused),
+            "ground_truth": self.ground_truth,
         }
 
 
@@ -118,8 +120,9 @@ def evaluate(
         data = cached_search_data(spec.data_config())
         scores = cached_score_space(run, gt, data, cfg, dev, progress=progress, workers=workers,
                                     engine=engine, precision=precision)
-    test_acc = gt.test_acc(spec.dataset)
-    ev = Evaluation(run, scores, stage1_metrics(test_acc, scores, run.archprob), score_config=cfg, skipped=skipped)
+    test_acc = gt.accuracy(spec.dataset, spec.profile.gt_split, "stage1")
+    ev = Evaluation(run, scores, stage1_metrics(test_acc, scores, run.archprob), score_config=cfg, skipped=skipped,
+                    ground_truth=ground_truth_record(gt, spec.dataset, spec.profile.gt_split))
     if precision != "exact":  # never silently cheaper: measure the agreement with exact scoring
         ev.metrics["precision"] = precision
         ev.metrics["precision_agreement"] = precision_check(run, gt, data, cfg, scores, dev, engine=engine)
