@@ -545,6 +545,9 @@ def cmd_select(args) -> int:
         return cmd_evaluate(args)
     if not args.selector:
         raise ValueError("select --run needs --selector NAME [NAME ...] (see `supernetbench list`)")
+    if args.gt_split:
+        raise ValueError("select --run reads the ground-truth split of the run's profile; drop --gt-split, or train "
+                         "the run with it (select --algo ... --gt-split ...)")
     timings: dict[str, float] = {}
     sels = select_run(args.run, args.selector, seed=args.selection_seed, distribution=args.distribution,
                       device=args.device, data_root=args.data_root, timings=timings)
