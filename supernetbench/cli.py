@@ -263,6 +263,8 @@ def cmd_report(args) -> int:
     """Figures, tables and an index page from the artifacts of every (method, seed): ``--algos ...`` or
     ``--study FILE`` (one report per dataset, in ``OUT/<dataset>``; flags given replace its keys).
     The artifacts are looked up where ``supernetbench study`` puts them (``--store``, ``--runs-root``)."""
+    from .harness.baselines import resolve_pool
+    from .harness.reliance import DEFAULT_PAIRING
     from .report import collect, read_study, write_report
     from .study import StudySpec
     from .study.tasks import using_store
@@ -278,6 +280,11 @@ def cmd_report(args) -> int:
     else:  # the report's own defaults (a study's are all selectors, seed 0, with reliance)
         spec = StudySpec.from_mapping({"selectors": ["prune", "valid"], "seeds": [0, 1, 2], "reliance": False,
                                        **{k: v for k, v in flags.items() if v is not None}})
+    if (spec.pool is not None or spec.pairing != DEFAULT_PAIRING) and not spec.reliance:
+        raise ValueError("--pool and --pairing choose the combined score, which needs --reliance (or reliance = true "
+                         "in the study file)")
+    if spec.reliance:
+        resolve_pool(spec.algos, spec.pool)  # a bad or empty pool fails before any work
     with using_store(spec):  # the score cache is the store's
         for dataset in spec.datasets:
             out = Path(args.out) / dataset if args.study is not None else Path(args.out)

@@ -232,3 +232,13 @@ def test_combined_pool_and_pairing_flags(capsys):
                      ({"pairing": "nope"}, "unknown combined-score pairing")):
         with pytest.raises(ValueError, match=msg):
             StudySpec.from_mapping({"algos": ["darts"], **bad})
+
+
+def test_report_pool_flags_fail_before_any_work(capsys, tmp_path):
+    base = ["report", "--algos", "darts", "--seeds", "0", "--out", str(tmp_path / "r"), "--store", str(tmp_path / "s")]
+    assert "needs --reliance" in _error(capsys, [*base, "--pool", "darts"])
+    assert "needs --reliance" in _error(capsys, [*base, "--pairing", "literal"])
+    assert "not evaluated" in _error(capsys, [*base, "--reliance", "--pool", "drnas"])
+    assert "--pool" in _error(capsys, ["report", "--algos", "rsps", "--seeds", "0", "--reliance", "--out",
+                                       str(tmp_path / "r"), "--store", str(tmp_path / "s")])
+    assert not (tmp_path / "s").exists() and not (tmp_path / "r").exists()
