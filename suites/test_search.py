@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from casegrid import (
-    CI_ALGOS, CI_DATASETS, REFERENCE_SEEDS, all_cases, build_reference, case_id, case_profile, case_values,
+    CI_ALGOS, CI_DATASETS, REFERENCE_SEEDS, all_cases, build_reference, case_profile, case_values,
     incompatibility, read_reference, stale_fields, write_reference,
 )
 from supernetbench.algorithms import ALGORITHMS
@@ -27,15 +27,15 @@ def _params():
         marks = [pytest.mark.case(algo=algo, selector=sel, dataset=ds), pytest.mark.xdist_group(f"{algo}-{ds}")]
         if algo not in CI_ALGOS or ds not in CI_DATASETS:
             marks.append(pytest.mark.slow)
-        why = incompatibility(algo, sel)
+        why = incompatibility(algo, sel)  # the rule tests/test_suite_completeness.py applies too
         if why:
             marks.append(pytest.mark.xfail(raises=IncompatiblePair, strict=True, reason=why))
-        yield pytest.param(algo, sel, ds, id=case_id(algo, sel, ds), marks=marks)
+        yield pytest.param(algo, sel, ds, id=f"{algo}-{sel}-{ds}", marks=marks)
 
 
 @pytest.mark.parametrize("algo, selector, dataset", list(_params()))
 def test_case(algo, selector, dataset, evaluations, reference_dir, update_references):
-    cid = case_id(algo, selector, dataset)
+    case_id = f"{algo}-{selector}-{dataset}"
     SELECTORS.get(selector).check_compatible(ALGORITHMS.get(algo).provides, algo)
     ev = evaluations(algo, dataset, REFERENCE_SEEDS[0])
 
@@ -46,23 +46,23 @@ def test_case(algo, selector, dataset, evaluations, reference_dir, update_refere
     sel = ev.selections[selector]
     assert 0.0 < sel.test_acc <= 100.0
 
-    path = reference_dir / f"{cid}.json"
+    path = reference_dir / f"{case_id}.json"
     got = case_values(ev, selector)
     profile = case_profile(dataset)
     if update_references:
         per_seed = [got] + [case_values(evaluations(algo, dataset, s), selector) for s in REFERENCE_SEEDS[1:]]
-        write_reference(path, build_reference(cid, per_seed, ev, profile))
+        write_reference(path, build_reference(case_id, per_seed, ev, profile))
     ref = read_reference(path)
-    regen = f'pytest suites -k "[{cid}]" --update-references'
+    regen = f'pytest suites -k "[{case_id}]" --update-references'
     if ref is None:
-        pytest.fail(f"no reference for {cid}; generate it with: {regen}")
+        pytest.fail(f"no reference for {case_id}; generate it with: {regen}")
     stale = stale_fields(ref, profile)
     if stale:
-        pytest.fail(f"{cid}: reference is stale (made with other values of profile field(s) "
+        pytest.fail(f"{case_id}: reference is stale (made with other values of profile field(s) "
                     f"{', '.join(stale)}); regenerate it deliberately with: {regen}")
     failures = []
     for name, r in ref["values"].items():
         if got.get(name) != pytest.approx(r["value"], abs=r["atol"]):
             failures.append(f"{name} = {got.get(name)!r}, reference {r['value']!r} ± {r['atol']:g} "
                             f"(seeds {REFERENCE_SEEDS[0]}-{REFERENCE_SEEDS[-1]}: {r['seed_mean']:.4f} ± {r['seed_std']:.4f})")
-    assert not failures, f"{cid}: " + "; ".join(failures) + f". If the change is intended, regenerate with: {regen}"
+    assert not failures, f"{case_id}: " + "; ".join(failures) + f". If the change is intended, regenerate with: {regen}"
