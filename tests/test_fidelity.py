@@ -175,3 +175,18 @@ def test_p5_batches_are_fresh_per_candidate_and_seeded():
                                                                                  dtype=torch.float64)[0])
     with pytest.raises(ValueError, match="jacob_batch"):
         candidate_batches(data, 1, 21, seed=0, device="cpu", dtype=torch.float64)
+
+
+def test_requested_stage2_fields_win_over_a_reused_runs_stored_ones(gt):
+    """A run is reused for any Stage-2 values (they are not in its key); the selectors must read the
+    requested ones (e.g. ``--set jacob_bn=first-train``), not those stored in the run's config."""
+    from types import SimpleNamespace
+
+    from supernetbench.harness.pipeline import selection_context
+
+    smoke = get_profile("smoke")
+    run = SimpleNamespace(config={"profile": smoke.to_dict()}, seed=0, dataset="cifar10")
+    asked = smoke.replace(jacob_bn="first-train", num_samples=7, epochs=99)  # epochs: Stage 1, the run's stays
+    ctx = selection_context(run, gt, profile=asked)
+    assert ctx.profile.jacob_bn == "first-train" and ctx.profile.num_samples == 7 and ctx.profile.epochs == smoke.epochs
+    assert selection_context(run, gt).profile == smoke

@@ -113,7 +113,7 @@ def evaluate_baselines(dataset: str, seeds: Sequence[int], profile: Profile, sel
                     contexts[algo] = None
                     continue
                 run = train_supernet(rs, runs_root=runs_root, device=dev, progress=progress)
-                contexts[algo] = selection_context(run, gt, seed=seed, device=dev, data_root=data_root)
+                contexts[algo] = selection_context(run, gt, seed=seed, device=dev, data_root=data_root, profile=profile)
                 if compute:
                     contexts[algo].supernet(), contexts[algo].search_data()  # loaded once, shared below
             if contexts[algo] is None:

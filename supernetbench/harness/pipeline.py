@@ -127,7 +127,7 @@ def evaluate(
         ev.metrics["precision"] = precision
         ev.metrics["precision_agreement"] = precision_check(run, gt, data, cfg, scores, dev, engine=engine)
     ctx = selection_context(run, gt, seed=spec.seed, device=dev, data=data, data_root=spec.data_root,
-                            full_scores=scores)
+                            full_scores=scores, profile=spec.profile)
     for name in names:  # stored selections are reused; new ones are stored
         ev.selections[name], ev.selection_seconds[name], reused = cached_selection(ctx, name, progress=progress)
         if reused:
@@ -201,13 +201,20 @@ def load_run(path: str | os.PathLike) -> SearchRun:
 
 def selection_context(run: SearchRun, gt: GroundTruth, *, seed: int | None = None, device="cpu",
                       distribution: str = "run", data=None, data_root: str | None = None,
-                      full_scores: np.ndarray | None = None, progress: bool = False):
-    """The Stage-2 context of a finished run (seed: the run's own by default)."""
+                      full_scores: np.ndarray | None = None, progress: bool = False, profile=None):
+    """The Stage-2 context of a finished run (seed: the run's own by default). ``profile``: the
+    requested profile, whose Stage-2 fields (``LATER_FIELDS``) replace the run's stored ones - a
+    reused run was trained with the same Stage-1 fields but may have been stored with other Stage-2
+    values, which must not silently win (default: the run's own profile)."""
     from ..selectors import SelectionContext
+    from .profiles import LATER_FIELDS
 
-    return SelectionContext(run=run, gt=gt, full_scores=full_scores, seed=run.seed if seed is None else seed,
-                            distribution=distribution, device=device, data=data, data_root=data_root,
-                            progress=progress)
+    ctx = SelectionContext(run=run, gt=gt, full_scores=full_scores, seed=run.seed if seed is None else seed,
+                           distribution=distribution, device=device, data=data, data_root=data_root,
+                           progress=progress)
+    if profile is not None:
+        ctx.cache["profile"] = ctx.profile.replace(**{k: getattr(profile, k) for k in LATER_FIELDS})
+    return ctx
 
 
 def run_selectors(ctx, names: Sequence[str], *, skip_incompatible: bool = True,
