@@ -151,6 +151,22 @@ def all_cases() -> list[tuple[str, str, str]]:
     return [(a, s, d) for d in DATASETS for a in ALGORITHMS.names() for s in SELECTORS.names()]
 
 
+def case_id(algo: str, selector: str, dataset: str) -> str:
+    return f"{algo}-{selector}-{dataset}"
+
+
+def incompatibility(algo: str, selector: str) -> str | None:
+    """Why ``selector`` cannot run on ``algo``'s supernet (a declared strict xfail), or None."""
+    missing = SELECTORS.get(selector).requires - ALGORITHMS.get(algo).provides
+    return f"{algo} learns no {', '.join(sorted(missing))}, which {selector} needs" if missing else None
+
+
+def cases_without_reference(reference_dir: Path = REFERENCE_DIR) -> list[str]:
+    """Suite cases that have neither a reference JSON nor a declared incompatibility."""
+    return [case_id(a, s, d) for a, s, d in all_cases()
+            if incompatibility(a, s) is None and not (reference_dir / f"{case_id(a, s, d)}.json").exists()]
+
+
 def write_reference(path: Path, ref: dict[str, Any]) -> None:
     from supernetbench.harness.store import atomic_write_json
 

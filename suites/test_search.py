@@ -15,7 +15,7 @@ import pytest
 
 from casegrid import (
     CI_ALGOS, CI_DATASETS, REFERENCE_SEEDS, all_cases, build_reference, case_profile, case_values,
-    read_reference, stale_fields, write_reference,
+    incompatibility, read_reference, stale_fields, write_reference,
 )
 from supernetbench.algorithms import ALGORITHMS
 from supernetbench.selectors import SELECTORS, IncompatiblePair
@@ -27,10 +27,9 @@ def _params():
         marks = [pytest.mark.case(algo=algo, selector=sel, dataset=ds), pytest.mark.xdist_group(f"{algo}-{ds}")]
         if algo not in CI_ALGOS or ds not in CI_DATASETS:
             marks.append(pytest.mark.slow)
-        missing = SELECTORS.get(sel).requires - ALGORITHMS.get(algo).provides
-        if missing:
-            marks.append(pytest.mark.xfail(raises=IncompatiblePair, strict=True,
-                                           reason=f"{algo} learns no {', '.join(sorted(missing))}, which {sel} needs"))
+        why = incompatibility(algo, sel)  # the rule tests/test_suite_completeness.py applies too
+        if why:
+            marks.append(pytest.mark.xfail(raises=IncompatiblePair, strict=True, reason=why))
         yield pytest.param(algo, sel, ds, id=f"{algo}-{sel}-{ds}", marks=marks)
 
 

@@ -37,9 +37,15 @@ def _spec(args):
     from .harness.engine import RunSpec
     from .harness.profiles import Profile, get_profile, parse_overrides
 
-    profile = get_profile(args.profile, parse_overrides(args.set, Profile))
+    profile = get_profile(args.profile, parse_overrides(_sets(args), Profile))
     opts = parse_overrides(args.opt, ALGORITHMS.get(args.algo).Config)  # typed like the method's config
     return RunSpec(args.algo, args.dataset, args.seed, profile, tuple(sorted(opts.items())), args.data_root)
+
+
+def _sets(args) -> list[str] | None:
+    """``--set`` items with ``--gt-split X`` as ``gt_split=X`` (a shorthand for the profile field)."""
+    split = getattr(args, "gt_split", None)
+    return (list(args.set or []) + [f"gt_split={split}"]) if split else args.set
 
 
 # ---------------------------------------------------------------------------------------- commands
@@ -93,7 +99,7 @@ def _adaptive_score(args) -> int:
     import os
 
     from .harness.adaptive import adaptive_score_space
-    from .harness.benchmark import load_ground_truth
+    from .harness.benchmark import ground_truth_record, load_ground_truth
     from .harness.device import resolve_device
     from .harness.engine import cached_search_data, train_supernet
     from .harness.pipeline import stage1_metrics
@@ -113,8 +119,9 @@ def _adaptive_score(args) -> int:
                                workers=args.workers or os.cpu_count() or 1, progress=not args.json)
     if args.scores_out:
         atomic_save_npy(args.scores_out, res.rank_key)
-    m = stage1_metrics(gt.test_acc(spec.dataset), res.rank_key, run.archprob)
+    m = stage1_metrics(gt.accuracy(spec.dataset, spec.profile.gt_split, "stage1"), res.rank_key, run.archprob)
     _print({"run": str(run.path), "adaptive_rounds": res.rounds, "cost_vs_full": res.cost,
+            "ground_truth": ground_truth_record(gt, spec.dataset, spec.profile.gt_split),
             "a1 (levels 0-2)": m["a1"][:3], "a2 (levels 0-2)": m["a2"][:3], "random baseline": m["baseline"][:3],
             "Kendall / Spearman": [m["kendall"], m["spearman"]],
             "note": "scores of classes eliminated early use fewer images; --scores-out saves the rank key"},
@@ -123,12 +130,12 @@ def _adaptive_score(args) -> int:
 
 
 def cmd_metrics(args) -> int:
-    from .harness.benchmark import load_ground_truth
+    from .harness.benchmark import ground_truth_record, load_ground_truth
     from .harness.pipeline import stage1_metrics
 
     _check_output(args.plot, "--plot")
     gt = load_ground_truth(args.nb201)
-    acc = gt.test_acc(args.dataset)
+    acc = gt.accuracy(args.dataset, args.gt_split or "table", "stage1")
     scores = _load_array(args.scores, "scores", len(acc))
     probs = _load_array(args.probs, "probs", len(acc)) if args.probs else np.full(len(acc), 1.0 / len(acc))
     if args.probs and (probs.min() < 0 or abs(probs.sum() - 1.0) > 1e-6):
@@ -136,6 +143,7 @@ def cmd_metrics(args) -> int:
                          f"sum {probs.sum():.9g})")
     out = stage1_metrics(acc, scores, probs)
     out["probs"] = args.probs or "uniform (no --probs given)"
+    out["ground_truth"] = ground_truth_record(gt, args.dataset, args.gt_split or "table")
     if args.plot:
         from .report import plot_curves
 
@@ -204,19 +212,30 @@ def cmd_model_info(args) -> int:
 
 
 def cmd_data_info(args) -> int:
+    from .harness.benchmark import DATASETS, SPLIT_COLUMNS, BenchmarkTableError, load_ground_truth
     from .harness.data import summarise_data_sources
 
-    _print(summarise_data_sources(args.data_root), True)
+    items = summarise_data_sources(args.data_root)
+    try:  # the ground truth each dataset's numbers are read against: its table and NB201 splits
+        gt = load_ground_truth()
+        truth = {d: {"table": str(gt.path), "splits": {s: SPLIT_COLUMNS[(d, s)] for s in gt.splits(d)},
+                     "default_split": gt.splits(d)[0]} for d in DATASETS}
+    except (BenchmarkTableError, OSError) as e:
+        truth = {d: {"error": str(e)} for d in DATASETS}
+    for item in items:
+        if isinstance(item, dict) and item.get("item") in truth:
+            item["ground_truth"] = truth[item["item"]]
+    _print(items, True)  # always JSON (--json is accepted for symmetry with the other commands)
     return 0
 
 
 def cmd_convert(args) -> int:
-    from .harness.benchmark import convert_official, load_ground_truth
+    from .harness.benchmark import DATASETS, convert_official, load_ground_truth
 
     _check_output(args.out, "--out")
     out = convert_official(args.source, args.out, trust_pickle=args.trust_pickle)
     gt = load_ground_truth(out)
-    _print({"table": str(out), "archs": len(gt)}, args.json)
+    _print({"table": str(out), "archs": len(gt), "splits": {d: gt.splits(d) for d in DATASETS}}, args.json)
     return 0
 
 
@@ -244,6 +263,8 @@ def cmd_report(args) -> int:
     """Figures, tables and an index page from the artifacts of every (method, seed): ``--algos ...`` or
     ``--study FILE`` (one report per dataset, in ``OUT/<dataset>``; flags given replace its keys).
     The artifacts are looked up where ``supernetbench study`` puts them (``--store``, ``--runs-root``)."""
+    from .harness.baselines import resolve_pool
+    from .harness.reliance import DEFAULT_PAIRING
     from .report import collect, read_study, write_report
     from .study import StudySpec
     from .study.tasks import using_store
@@ -251,21 +272,26 @@ def cmd_report(args) -> int:
     if args.study is None and args.algos is None:
         raise ValueError("report needs --study FILE or --algos METHOD [METHOD ...]")
     flags = {"algos": args.algos, "selectors": args.selectors, "datasets": [args.dataset] if args.dataset else None,
-             "seeds": args.seeds, "profile": args.profile, "set": args.set, "store": args.store,
+             "seeds": args.seeds, "profile": args.profile, "set": _sets(args), "store": args.store,
              "runs_root": args.runs_root, "data_root": args.data_root, "r_u": args.r_u,
-             "reliance": True if args.reliance else None}
+             "reliance": True if args.reliance else None, "pool": args.pool, "pairing": args.pairing}
     if args.study is not None:
         spec = read_study(args.study, **flags)
     else:  # the report's own defaults (a study's are all selectors, seed 0, with reliance)
         spec = StudySpec.from_mapping({"selectors": ["prune", "valid"], "seeds": [0, 1, 2], "reliance": False,
                                        **{k: v for k, v in flags.items() if v is not None}})
+    if (spec.pool is not None or spec.pairing != DEFAULT_PAIRING) and not spec.reliance:
+        raise ValueError("--pool and --pairing choose the combined score, which needs --reliance (or reliance = true "
+                         "in the study file)")
+    if spec.reliance:
+        resolve_pool(spec.algos, spec.pool)  # a bad or empty pool fails before any work
     with using_store(spec):  # the score cache is the store's
         for dataset in spec.datasets:
             out = Path(args.out) / dataset if args.study is not None else Path(args.out)
             inputs = collect(spec.algos, spec.selectors, dataset, spec.seeds, spec.stage_profile(),
                              reliance=spec.reliance, r_u=spec.r_u, device=args.device, runs_root=spec.runs_path,
                              data_root=spec.data_root, compute=not args.artifacts_only)
-            index = write_report(inputs, out, pdf=args.pdf)
+            index = write_report(inputs, out, pdf=args.pdf, pool=spec.pool, pairing=spec.pairing)
             print((out / "tables" / "s1xs2_test_error.md").read_text())
             print(f"wrote {index} and {index.with_suffix('.md')}")
     return 0
@@ -367,10 +393,19 @@ def _int_arg(lo: int | None = None, hi: int | None = None):
 SEED = _int_arg(0, 2**32 - 1)  # numpy's seed range
 
 
+def gt_split_arg(sp) -> None:
+    from .harness.profiles import GT_SPLITS
+
+    sp.add_argument("--gt-split", default=None, choices=list(GT_SPLITS),
+                    help="NB201 test split of the ground truth: the table's column (default), x-test, ori-test, "
+                         "or papers (P8); the same as --set gt_split=...")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .harness.baselines import R_U_MEANINGS
     from .harness.benchmark import DATASETS
-    from .harness.profiles import PRECISIONS, SCORING_ENGINES
+    from .harness.profiles import GT_SPLITS, PRECISIONS, SCORING_ENGINES
+    from .harness.reliance import DEFAULT_PAIRING, PAIRINGS
 
     p = _Parser(prog="supernetbench", description=__doc__, epilog=EPILOG,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -383,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--profile", default="smoke", help="smoke | demo | paper | reference")
         sp.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a profile field, e.g. --set epochs=3")
         sp.add_argument("--opt", action="append", metavar="OPTION=VALUE", help="method option, e.g. --opt order=2")
+        gt_split_arg(sp)
         sp.add_argument("--device", default="auto", help="auto | cpu | cuda")
         sp.add_argument("--runs-root", default=None, help="where run directories go (default ./runs or $SUPERNETBENCH_RUNS)")
         sp.add_argument("--data-root", default=None, help="dataset directory (default: ../shared/data or $SUPERNETBENCH_DATA)")
@@ -421,6 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--probs", default=None, help=".npy architecture probabilities (default uniform)")
     sp.add_argument("--plot", default=None, help="write the a1/a2 curves to this PNG/PDF")
     sp.add_argument("--nb201", default=None, help="path of the NB201 ground-truth CSV")
+    sp.add_argument("--gt-split", default=None, choices=list(GT_SPLITS),
+                    help="NB201 test split of the ground truth (default: the table's column; see README)")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_metrics)
 
@@ -443,10 +481,12 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = sp.add_subparsers(dest="data_cmd", required=True)
     di = dsub.add_parser("info", help="which datasets were found where")
     di.add_argument("--data-root", default=None)
+    di.add_argument("--json", action="store_true", help="(the output is JSON either way)")
     di.set_defaults(func=cmd_data_info)
 
-    sp = sub.add_parser("nb201-convert", help="convert official NATS-Bench (tss) files to the harness table")
-    sp.add_argument("--source", required=True, help="NATS-tss file or directory")
+    sp = sub.add_parser("nb201-convert", help="convert official NATS-Bench (tss) or NAS-Bench-201 (.pth) files to the "
+                        "harness table (x-test and ori-test columns for CIFAR-100 / ImageNet16-120)")
+    sp.add_argument("--source", required=True, help="NATS-tss directory or .pickle.pbz2 file, or a NAS-Bench-201 .pth")
     sp.add_argument("--out", required=True, help="output CSV (a .sha256 sidecar is written beside it)")
     sp.add_argument("--trust-pickle", action="store_true", help="allow unpickling (runs code from the file)")
     sp.add_argument("--json", action="store_true")
@@ -472,6 +512,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also the reliance statistics and combined score (trains the baseline supernets)")
     sp.add_argument("--r-u", default=None, choices=list(R_U_MEANINGS),
                     help="with --reliance: which supernet R_U is (see `reliance`; default rsps-biased)")
+    gt_split_arg(sp)
+    sp.add_argument("--pool", nargs="+", default=None, metavar="METHOD",
+                    help="with --reliance: Stage-1 methods the combined score ranks (default: those that learn alpha)")
+    sp.add_argument("--pairing", default=None, choices=list(PAIRINGS),
+                    help=f"with --reliance: the Stage-2 rank pairing of App. A.4 (default {DEFAULT_PAIRING})")
     sp.add_argument("--store", default=None, help="artifact store (default: $SUPERNETBENCH_CACHE, as `study`)")
     sp.add_argument("--pdf", action="store_true", help="also write each figure as PDF")
     sp.add_argument("--artifacts-only", action="store_true",
@@ -507,12 +552,20 @@ def cmd_select(args) -> int:
         return cmd_evaluate(args)
     if not args.selector:
         raise ValueError("select --run needs --selector NAME [NAME ...] (see `supernetbench list`)")
+    if args.gt_split:
+        raise ValueError("select --run reads the ground-truth split of the run's profile; drop --gt-split, or train "
+                         "the run with it (select --algo ... --gt-split ...)")
     timings: dict[str, float] = {}
     sels = select_run(args.run, args.selector, seed=args.selection_seed, distribution=args.distribution,
                       device=args.device, data_root=args.data_root, timings=timings)
     if args.json:
+        from .harness.benchmark import ground_truth_record, load_ground_truth
+        from .harness.engine import SearchRun
+
+        run = SearchRun.load(Path(args.run))
         _print({"run": args.run, "distribution": args.distribution, "seconds": timings,
-                "selections": {k: asdict(v) for k, v in sels.items()}}, True)
+                "selections": {k: asdict(v) for k, v in sels.items()},
+                "ground_truth": ground_truth_record(load_ground_truth(), run.dataset, run.profile.gt_split)}, True)
         return 0
     for k, v in sels.items():
         print(f"{k}: {v.arch} -> NB201 test acc {v.test_acc:.2f}% ({timings[k]:.1f} s)")
@@ -540,7 +593,12 @@ def cmd_proxy(args) -> int:
         info["indices_out"] = str(Path(args.out).with_suffix(".indices.npy"))
         info["indices"] = idx.tolist()
     elif np.isfinite(scores).all():  # the proxy's ranking of the whole space against the benchmark
-        m = stage1_metrics(gt.test_acc(info["dataset"]), scores, np.full(len(scores), 1.0 / len(scores)))
+        from .harness.benchmark import ground_truth_record
+        from .harness.engine import SearchRun
+
+        split = SearchRun.load(Path(args.run)).profile.gt_split
+        info["ground_truth"] = ground_truth_record(gt, info["dataset"], split)
+        m = stage1_metrics(gt.accuracy(info["dataset"], split, "stage1"), scores, np.full(len(scores), 1.0 / len(scores)))
         info.update(kendall=m["kendall"], spearman=m["spearman"], a1_top3=m["a1"][:3],
                     precision_top5pct=m["precision_top5pct"])
     _print(info if args.json else {k: v for k, v in info.items() if k != "indices"}, args.json)
@@ -548,29 +606,34 @@ def cmd_proxy(args) -> int:
 
 
 def cmd_reliance(args) -> int:
-    from .harness.baselines import R_U_MEANINGS, combined_table, evaluate_baselines, reliance_selectors
-    from .harness.benchmark import load_ground_truth
+    from .harness.baselines import (R_U_MEANINGS, combined_table, describe_combined, evaluate_baselines,
+                                    reliance_selectors, resolve_pool)
+    from .harness.benchmark import ground_truth_record, load_ground_truth
     from .harness.engine import RunSpec
     from .harness.pipeline import evaluate
     from .harness.profiles import Profile, get_profile, parse_overrides
     from .harness.reliance import stage1_inputs
     from .report import markdown_table
 
-    profile = get_profile(args.profile, parse_overrides(args.set, Profile))
+    profile = get_profile(args.profile, parse_overrides(_sets(args), Profile))
     gt = load_ground_truth()
     selectors = args.selectors or reliance_selectors()
+    algos = args.algos or args.pool
+    if algos:
+        resolve_pool(algos, args.pool)  # a bad --pool fails before any training
     res = evaluate_baselines(args.dataset, args.seeds, profile, selectors, r_u=args.r_u, device=args.device,
                              runs_root=args.runs_root, data_root=args.data_root, gt=gt, progress=not args.json)
     out = res.summary()
-    if args.algos:
+    out["ground_truth"] = ground_truth_record(gt, args.dataset, profile.gt_split)
+    if algos:
         stage1, observed = {}, {}
-        for algo in args.algos:
+        for algo in algos:
             evs = [evaluate(RunSpec(algo, args.dataset, s, profile, (), args.data_root), selectors, device=args.device,
                             runs_root=args.runs_root, progress=not args.json, gt=gt) for s in args.seeds]
             stage1[algo] = stage1_inputs([e.metrics for e in evs])
             for sel in selectors:
                 observed[(algo, sel)] = float(np.mean([e.selections[sel].test_acc for e in evs]))
-        out["combined"] = combined_table(stage1, res, observed)
+        out["combined"] = combined_table(stage1, res, observed, pairing=args.pairing, pool=args.pool)
     if args.json:
         _print(out, True)
         return 0
@@ -581,7 +644,7 @@ def cmd_reliance(args) -> int:
     print(markdown_table([{"selector": s, **{n: f"{st[n].mean:.2f} ± {st[n].std:.2f}" for n in names}}
                           for s, st in stats.items()], ["selector", *names]))
     if "combined" in out:
-        print("Combined score (App. A.4; lower = better): pairs ranked\n")
+        print(f"Combined score (App. A.4; lower = better): pairs ranked. {describe_combined(out['combined'])}\n")
         print(markdown_table(out["combined"]["ranking"], ["stage1", "stage2", "score", "r_alpha1", "r_alpha2",
                                                           "r_beta1", "r_beta2", "observed_test_acc"]))
     return 0
@@ -591,6 +654,7 @@ def add_stage2_commands(sub) -> None:
     """``select --run`` options, ``proxy`` and ``reliance``."""
     from .harness.benchmark import DATASETS
     from .harness.baselines import R_U_MEANINGS
+    from .harness.reliance import DEFAULT_PAIRING, PAIRINGS
     from .selectors import DISTRIBUTIONS
 
     sp = sub.choices["select"]
@@ -621,6 +685,12 @@ def add_stage2_commands(sub) -> None:
     sp.add_argument("--set", action="append", metavar="FIELD=VALUE")
     sp.add_argument("--selectors", nargs="+", default=None, help="default: every selector that needs no arch weights")
     sp.add_argument("--r-u", default="rsps-biased", choices=list(R_U_MEANINGS), help="which supernet R_U is (P9)")
+    gt_split_arg(sp)
+    sp.add_argument("--pool", nargs="+", default=None, metavar="METHOD",
+                    help="Stage-1 methods the combined score ranks (default: those of --algos that learn alpha, "
+                         "so no rsps, rsps-biased, untrained, blank)")
+    sp.add_argument("--pairing", default=DEFAULT_PAIRING, choices=list(PAIRINGS),
+                    help="which reliance statistics give the Stage-2 ranks of App. A.4 (see harness/reliance.py)")
     sp.add_argument("--algos", nargs="+", default=None,
                     help="also evaluate these Stage-1 methods (full-space scoring) and rank S1 x S2 pairs (App. A.4)")
     sp.add_argument("--device", default="auto")

@@ -230,7 +230,8 @@ def test_overrides_accept_sensible_values():
                 "train_size": "none", "valid_size": "100", "score_images": "64", "score_batch_size": "64",
                 "bn_mode": "running", "recalib_batches": "2", "score_augment": "yes", "num_samples": "10",
                 "dtype": "float64", "reference": "on", "valid_images": "none", "jacob_batch": "8",
-                "perturb_epochs": "0", "perturb_lr": "0.01", "perturb_valid_images": "32", "rsps_biased_epochs": "250"}
+                "perturb_epochs": "0", "perturb_lr": "0.01", "perturb_valid_images": "32", "rsps_biased_epochs": "250",
+                "gt_split": "papers", "jacob_bn": "first-train"}
     assert set(sensible) == set(PROFILE_FIELDS)
     for field, value in sensible.items():
         _, spec, err = _spec_of("--set", f"{field}={value}")

@@ -7,6 +7,7 @@ import base64
 import csv
 import doctest
 import io
+import json
 import re
 import subprocess
 import sys
@@ -337,9 +338,27 @@ def test_report_reliance_and_combined(report) -> None:
     inputs, index, _ = report
     assert sorted(inputs.reliance.selected) == ["valid"]  # prune needs arch weights: not run on baselines
     rows = list(csv.DictReader(io.StringIO((index.parent / "tables" / "combined_ranking.csv").read_text())))
-    assert [r["pair"] for r in rows] and {r["pair"] for r in rows} == {"darts × valid", "rsps × valid"}
+    # the default pool is the methods that learn alpha: rsps is evaluated but not ranked
+    assert [r["pair"] for r in rows] == ["darts × valid"]
+    raw = json.loads((index.parent / "report.json").read_text())
+    assert raw["combined"]["pool"] == ["darts"] and raw["combined"]["excluded"] == ["rsps"]
+    assert raw["provenance"]["combined_score"]["pairing"] == "capability"
+    assert raw["combined"]["stage2_keys"] == ["R_I-R_U", "R_U-N_U"]
+    md = index.with_suffix(".md").read_text()
+    assert "Stage-1 pool (methods that learn alpha): darts; left out: rsps" in md and "pairing 'capability'" in md
+
+
+def test_report_pool_and_pairing_are_selectable(report, tmp_path) -> None:
+    inputs, _, _ = report
+    index = write_report(inputs, tmp_path, pool=["darts", "rsps"], pairing="literal")
+    rows = list(csv.DictReader(io.StringIO((index.parent / "tables" / "combined_ranking.csv").read_text())))
+    assert {r["pair"] for r in rows} == {"darts × valid", "rsps × valid"}
     scores = [float(r["score"]) for r in rows]
     assert scores == sorted(scores)  # best (lowest) first
+    raw = json.loads((index.parent / "report.json").read_text())
+    assert raw["combined"]["stage2_keys"] == ["R_U-N_U", "R_I-N_I"] and raw["combined"]["pool_rule"] == "--pool"
+    with pytest.raises(ValueError, match="not evaluated"):
+        write_report(inputs, tmp_path / "x", pool=["drnas"])
 
 
 def test_rerender_from_artifacts_is_fast(report, tmp_path) -> None:

@@ -310,3 +310,23 @@ def test_candidate_distributions(tmp_path, gt):
     u, r = replace(ctx, distribution="uniform").candidates(50), replace(ctx, distribution="rank-linear").candidates(50)
     acc = gt.test_acc(DS)
     assert acc[r].mean() > acc[u].mean()
+
+
+def test_jacob_cov_selector_p5_option(tmp_path, gt):
+    """profile jacob_bn = "first-train" (reference, P5): the selector scores each candidate position on
+    its own seeded augmented batch, the first in train mode, and records it; the default is unchanged."""
+    from supernetbench.harness.proxies import candidate_batches, jacob_cov_scores_p5
+
+    p5 = TINY.replace(jacob_bn="first-train")
+    ctx = _ctx(tmp_path, gt, profile=p5, seed=3)
+    cls = SELECTORS.get("jacob_cov")
+    sel = cls(cls.config_from_profile(ctx.profile))(ctx, np.random.default_rng(0))
+    idx = np.array(sel.details["candidates"])
+    batches = candidate_batches(ctx.search_data(), len(idx), p5.jacob_batch, seed=3, device="cpu",
+                                dtype=torch.float64)
+    want = jacob_cov_scores_p5(ctx.supernet(), gt.archs[idx], batches)
+    np.testing.assert_allclose(np.array(sel.details["scores"], dtype=float), want, rtol=1e-12, equal_nan=True)
+    assert "P5" in sel.details["bn_mode"]
+    default = _ctx(tmp_path / "d", gt, seed=3) if (tmp_path / "d").mkdir() is None else None
+    d = cls(cls.config_from_profile(default.profile))(default, np.random.default_rng(0))
+    assert d.details["bn_mode"] == "batch (train mode)" and d.details["candidates"] == sel.details["candidates"]

@@ -171,6 +171,35 @@ def test_combined_table_by_hand():
     assert [(r["stage1"], r["stage2"], r["score"]) for r in out["ranking"]] == [
         ("darts", "synflow", 2.0), ("drnas", "valid", 2.0), ("darts", "valid", 8.0), ("drnas", "synflow", 8.0)]
     assert out["kendall_score_vs_observed"] == pytest.approx(4 / np.sqrt(24))  # tau_b: 4 concordant, 2 tied
+    assert out["pool"] == ["darts", "drnas"] and out["pairing"] == "capability" and out["excluded"] == []
+
+
+def test_combined_pool_excludes_the_baselines_and_pairings_differ():
+    from supernetbench.harness.baselines import default_pool, resolve_pool
+    from supernetbench.harness.reliance import PAIRINGS
+
+    assert default_pool(["darts", "rsps", "blank", "drnas", "untrained", "rsps-biased", "gdas", "snas", "darts-"]) == [
+        "darts", "drnas", "gdas", "snas", "darts-"]
+    with pytest.raises(ValueError, match="--pool"):
+        resolve_pool(["rsps", "untrained"])
+    assert resolve_pool(["rsps", "untrained"], ["rsps"]) == ["rsps"]
+    res = RelianceResult("cifar10", "smoke", [0], "rsps-biased", {
+        "valid": {"N_U": [90.0], "N_I": [91.0], "R_U": [93.0], "R_I": [93.5]},
+        "synflow": {"N_U": [90.0], "N_I": [94.0], "R_U": [90.5], "R_I": [94.0]}}, runs={})
+    stage1 = {"darts": (0.3, 0.1), "drnas": (0.2, 0.4), "rsps": (0.9, 0.9)}
+    base = combined_table(stage1, res)
+    assert base["pool"] == ["darts", "drnas"] and base["excluded"] == ["rsps"]
+    assert {r["stage1"] for r in base["ranking"]} == {"darts", "drnas"}
+    # the baseline would take rank 1 on both Stage-1 measures and move the real methods' ranks
+    assert combined_table(stage1, res, pool=list(stage1))["ranking"][0]["stage1"] == "rsps"
+    seen = set()
+    for name, (keys, _) in PAIRINGS.items():
+        t = combined_table(stage1, res, pairing=name)
+        assert t["stage2_keys"] == list(keys) and t["pairing"] == name
+        seen.add(tuple((r["stage1"], r["stage2"], r["r_alpha2"], r["r_beta2"]) for r in t["ranking"]))
+    assert len(seen) > 1  # the readings are different rankings on this table
+    with pytest.raises(ValueError, match="pairing"):
+        combined_table(stage1, res, pairing="nope")
 
 
 def test_profile_stage2_fields():
@@ -186,3 +215,30 @@ def test_profile_stage2_fields():
         with pytest.raises(ValueError, match=f"profile field {next(iter(bad))} must be"):
             get_profile("smoke", bad)
     assert get_profile("smoke", {"perturb_epochs": 0}).perturb_epochs == 0
+
+
+def test_combined_pool_and_pairing_flags(capsys):
+    from supernetbench.study import StudySpec
+
+    assert "not evaluated" in _error(capsys, ["reliance", "--algos", "darts", "--pool", "drnas", *SET])
+    assert "--pool" in _error(capsys, ["reliance", "--algos", "rsps", "untrained", *SET])
+    with pytest.raises(SystemExit) as e:
+        main(["reliance", "--pairing", "nope"])
+    assert e.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    spec = StudySpec.from_mapping({"algos": ["darts", "rsps"], "pool": ["darts", "rsps"], "pairing": "literal"})
+    assert spec.pool == ("darts", "rsps") and spec.pairing == "literal"
+    assert spec.key() == StudySpec.from_mapping({"algos": ["darts", "rsps"]}).key()  # report-only keys
+    for bad, msg in (({"pool": "darts"}, "list of method names"), ({"pool": ["nope"]}, "unknown pool method"),
+                     ({"pairing": "nope"}, "unknown combined-score pairing")):
+        with pytest.raises(ValueError, match=msg):
+            StudySpec.from_mapping({"algos": ["darts"], **bad})
+
+
+def test_report_pool_flags_fail_before_any_work(capsys, tmp_path):
+    base = ["report", "--algos", "darts", "--seeds", "0", "--out", str(tmp_path / "r"), "--store", str(tmp_path / "s")]
+    assert "needs --reliance" in _error(capsys, [*base, "--pool", "darts"])
+    assert "needs --reliance" in _error(capsys, [*base, "--pairing", "literal"])
+    assert "not evaluated" in _error(capsys, [*base, "--reliance", "--pool", "drnas"])
+    assert "--pool" in _error(capsys, ["report", "--algos", "rsps", "--seeds", "0", "--reliance", "--out",
+                                       str(tmp_path / "r"), "--store", str(tmp_path / "s")])
+    assert not (tmp_path / "s").exists() and not (tmp_path / "r").exists()

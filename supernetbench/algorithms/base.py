@@ -47,6 +47,7 @@ class RunContext:
     seed: int
     reference: bool = False  # the papers' code behaviours (protocol §11), for matching their numbers
     dtype: torch.dtype = torch.float32  # of the supernet and the architecture parameters
+    gt_split: str = "table"  # the profile's ground-truth split choice (the biased sampler reads "stage1")
 
 
 class Stage1Method(abc.ABC):

@@ -39,7 +39,7 @@ class RSPSBiased(Stage1Method):
         """(archs in NB201 order, their probabilities as a tensor, probability by base-5 code)."""
         if self._table is None:
             gt = load_ground_truth()
-            probs = rank_linear_probs(gt.test_acc(self.ctx.dataset))
+            probs = rank_linear_probs(gt.accuracy(self.ctx.dataset, self.ctx.gt_split, "stage1"))  # P8: ori-test
             by_code = np.zeros(len(probs))
             by_code[self.space.encode(gt.archs)] = probs  # type: ignore[attr-defined]
             self._table = (np.asarray(gt.archs), torch.from_numpy(probs.copy()), by_code)

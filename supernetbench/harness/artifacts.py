@@ -23,7 +23,7 @@ import numpy as np
 
 from .engine import CODE_VERSION, RunSpec, SearchRun
 from .locks import claim
-from .profiles import LATER_FIELDS, PROFILES, Profile
+from .profiles import LATER_FIELDS, PROFILES, Profile, is_hidden_default
 from .store import CorruptFileError, atomic_write_json, content_hash, file_sha256, read_json
 
 #: bump when the record layout changes
@@ -41,8 +41,9 @@ class MissingArtifacts(LookupError):
 
 
 def stage2_fields(profile: Profile) -> dict[str, Any]:
-    """The profile fields that change scoring or Stage 2 (part of every Stage-2 artifact key)."""
-    return {k: getattr(profile, k) for k in LATER_FIELDS}
+    """The profile fields that change scoring or Stage 2 (part of every Stage-2 artifact key); a
+    field of ``HIDDEN_DEFAULTS`` at its default is left out, so earlier keys stay valid."""
+    return {k: getattr(profile, k) for k in LATER_FIELDS if not is_hidden_default(k, getattr(profile, k))}
 
 
 def selection_path(run_dir: str | Path, selector: str, profile: Profile, seed: int, distribution: str = "run") -> Path:
@@ -59,8 +60,18 @@ def selection_path(run_dir: str | Path, selector: str, profile: Profile, seed: i
 def selection_inputs(run: SearchRun, gt, full_scores: np.ndarray | None) -> dict[str, Any]:
     """What a selection is computed from (recorded with it; a record whose inputs differ is stale)."""
     return {"supernet_sha256": file_sha256(Path(run.path) / "supernet.pt"),
-            "ground_truth": content_hash(gt.archs, gt.test_acc(run.dataset)),
+            "ground_truth": _gt_hash(gt, run),
             "scores": content_hash(np.asarray(full_scores, dtype=np.float64)) if full_scores is not None else None}
+
+
+def _gt_hash(gt, run: SearchRun) -> str:
+    """Hash of the ground truth a selection reads (the Stage-2 split; with a non-default ``gt_split``
+    also the Stage-1 split of the biased candidate law): unchanged for the default."""
+    split = getattr(run.profile, "gt_split", "table")
+    acc2 = gt.accuracy(run.dataset, split, "stage2")
+    if split == "table":
+        return content_hash(gt.archs, acc2)
+    return content_hash(gt.archs, acc2, gt.accuracy(run.dataset, split, "stage1"))
 
 
 def read_selection(path: Path, inputs: dict[str, Any] | None = None) -> dict[str, Any] | None:
@@ -129,7 +140,7 @@ def study_command(spec: RunSpec, selectors: list[str], runs_root: str | Path | N
 
     p = spec.profile
     base = PROFILES.get(p.name)
-    sets = [] if base is None else [f"--set {k}={v}" for k, v in p.to_dict().items() if getattr(base, k) != v]
+    sets = [] if base is None else [f"--set {k}={v}" for k, v in asdict(p).items() if getattr(base, k) != v]
     root = Path(runs_root) if runs_root is not None else default_runs_root()
     where = [] if root.resolve() == (cache_dir() / "runs").resolve() else [f"--runs-root {root}"]
     if spec.method_options:  # a study trains method defaults only

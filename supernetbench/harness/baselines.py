@@ -30,7 +30,8 @@ from .engine import RunSpec, run_dir_for, train_supernet
 from .artifacts import cached_selection
 from .pipeline import selection_context
 from .profiles import Profile
-from .reliance import BASELINES, PairScore, combined_ranking, reliance_differences, reliance_table, stage2_inputs
+from .reliance import (BASELINES, DEFAULT_PAIRING, PAIRINGS, PairScore, combined_ranking, pairing_keys,
+                       reliance_differences, reliance_table, stage2_inputs)
 
 R_U_MEANINGS: dict[str, str] = {
     "rsps-biased": "biased-trained supernet (rsps-biased) with uniform candidates: the papers' code and §4.2 (P9)",
@@ -112,7 +113,7 @@ def evaluate_baselines(dataset: str, seeds: Sequence[int], profile: Profile, sel
                     contexts[algo] = None
                     continue
                 run = train_supernet(rs, runs_root=runs_root, device=dev, progress=progress)
-                contexts[algo] = selection_context(run, gt, seed=seed, device=dev, data_root=data_root)
+                contexts[algo] = selection_context(run, gt, seed=seed, device=dev, data_root=data_root, profile=profile)
                 if compute:
                     contexts[algo].supernet(), contexts[algo].search_data()  # loaded once, shared below
             if contexts[algo] is None:
@@ -145,16 +146,63 @@ def baseline_study_command(dataset: str, seeds: Sequence[int], profile: Profile,
                          seeds=list(seeds), extra=() if r_u == "rsps-biased" else (f"--r-u {r_u}",))
 
 
+def learns_alpha(algo: str) -> bool:
+    """Whether a Stage-1 method learns architecture weights: it provides ``arch_weights`` and does
+    not keep them fixed (so not ``rsps``, ``rsps-biased``, ``untrained`` or ``blank``)."""
+    from ..algorithms import ALGORITHMS
+
+    cls = ALGORITHMS.get(algo)
+    return "arch_weights" in cls.provides and not cls.fixed_alpha
+
+
+def default_pool(algos: Sequence[str]) -> list[str]:
+    """The combined score's default Stage-1 pool: the methods of ``algos`` that learn alpha. The
+    score depends on absolute ranks, so ranking the baselines among the methods reorders their pairs."""
+    return [a for a in algos if learns_alpha(a)]
+
+
+def resolve_pool(algos: Sequence[str], pool: Sequence[str] | None = None) -> list[str]:
+    """The Stage-1 methods the combined score ranks: ``pool`` (each must be among ``algos``, the
+    methods evaluated) or :func:`default_pool`; an empty pool is one error naming the fix."""
+    if pool is not None:
+        bad = [a for a in pool if a not in algos]
+        if bad:
+            raise ValueError(f"--pool names method(s) {', '.join(bad)} that were not evaluated; evaluated: "
+                             f"{', '.join(algos)} (add them to --algos)")
+        chosen = list(dict.fromkeys(pool))
+    else:
+        chosen = default_pool(algos)
+    if not chosen:
+        raise ValueError(f"no Stage-1 method of {', '.join(algos)} learns alpha, so the combined score's default "
+                         "pool is empty; name the methods to rank with --pool (or the study key 'pool')")
+    return chosen
+
+
 def combined_table(stage1: dict[str, tuple[float, float]], result: RelianceResult,
                    observed: dict[tuple[str, str], float] | None = None,
-                   keys: tuple[str, str] = ("R_I-R_U", "R_U-N_U")) -> dict[str, Any]:
-    """The App. A.4 ranking of every (Stage-1, selector) pair, with the observed mean test accuracy
-    of each pair when given, and the Kendall tau between -score and that accuracy."""
-    ranking: list[PairScore] = combined_ranking(stage1, stage2_inputs(result.statistics, keys))
+                   pairing: str = DEFAULT_PAIRING, pool: Sequence[str] | None = None) -> dict[str, Any]:
+    """The App. A.4 ranking of every (Stage-1 method of the pool, selector) pair, with the observed
+    mean test accuracy of each pair when given, and the Kendall tau between -score and that accuracy.
+    ``pool``: the Stage-1 methods ranked (default: those of ``stage1`` that learn alpha); ``pairing``:
+    which reliance statistics give r_a2 / r_b2 (:data:`supernetbench.harness.reliance.PAIRINGS`)."""
+    keys = pairing_keys(pairing)
+    chosen = resolve_pool(list(stage1), pool)
+    inputs = {a: stage1[a] for a in chosen}
+    ranking: list[PairScore] = combined_ranking(inputs, stage2_inputs(result.statistics, keys))
     rows = [{**dataclasses.asdict(p), "observed_test_acc": (observed or {}).get((p.stage1, p.stage2))}
             for p in ranking]
-    out: dict[str, Any] = {"stage2_keys": list(keys), "stage1_inputs": stage1, "ranking": rows}
+    out: dict[str, Any] = {"pool": chosen, "pool_rule": "--pool" if pool is not None else "methods that learn alpha",
+                           "excluded": [a for a in stage1 if a not in chosen], "pairing": pairing,
+                           "pairing_reading": PAIRINGS[pairing][1], "stage2_keys": list(keys),
+                           "stage1_inputs": inputs, "ranking": rows}
     acc = [r["observed_test_acc"] for r in rows]
     if observed and all(a is not None for a in acc) and len(rows) > 1:
         out["kendall_score_vs_observed"] = float(M.kendall_tau(np.asarray(acc), -np.array([r["score"] for r in rows])))
     return out
+
+
+def describe_combined(table: dict[str, Any]) -> str:
+    """One line naming the pool and the Stage-2 rank pairing of a :func:`combined_table`."""
+    excl = f"; left out: {', '.join(table['excluded'])}" if table["excluded"] else ""
+    return (f"Stage-1 pool ({table['pool_rule']}): {', '.join(table['pool'])}{excl}. "
+            f"Stage-2 pairing '{table['pairing']}': {table['pairing_reading']}.")

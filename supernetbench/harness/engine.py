@@ -247,7 +247,7 @@ def _train(spec: RunSpec, cls, method_cfg, run_dir: Path, device, progress: bool
     if dev.type == "cpu" and dtype == torch.float32:  # oneDNN's channels-last kernels: 2-5x faster convs on
         net = net.to(memory_format=torch.channels_last)  # CPU (benchmarks/README.md); float64 has none
     ctx = RunContext(dataset=spec.dataset, epochs=p.epochs, device=dev, seed=spec.seed, reference=p.reference,
-                     dtype=dtype)
+                     dtype=dtype, gt_split=p.gt_split)
     method = cls(method_cfg, space=NB201Space(), ctx=ctx)
     method.prepare(net)
     opt = torch.optim.SGD(net.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)

@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import metrics as M
-from .benchmark import GroundTruth, load_ground_truth
+from .benchmark import GroundTruth, ground_truth_record, load_ground_truth
 from .device import resolve_device
 from .engine import RunSpec, SearchRun, cached_search_data, train_supernet
 from .artifacts import cached_selection
@@ -47,6 +47,7 @@ class Evaluation:
     skipped: dict[str, str] = field(default_factory=dict)  # selector -> why it does not apply
     selection_seconds: dict[str, float] = field(default_factory=dict)  # compute time (also when reused)
     reused: list[str] = field(default_factory=list)  # selections read from their stored artifact
+    ground_truth: dict[str, Any] | None = None  # the table and the NB201 split of each statistic
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -64,6 +65,7 @@ class Evaluation:
             "skipped_selectors": dict(self.skipped),
             "selection_seconds": self.selection_seconds,
             "reused_selections": list(self.reused),
+            "ground_truth": self.ground_truth,
         }
 
 
@@ -118,13 +120,14 @@ def evaluate(
         data = cached_search_data(spec.data_config())
         scores = cached_score_space(run, gt, data, cfg, dev, progress=progress, workers=workers,
                                     engine=engine, precision=precision)
-    test_acc = gt.test_acc(spec.dataset)
-    ev = Evaluation(run, scores, stage1_metrics(test_acc, scores, run.archprob), score_config=cfg, skipped=skipped)
+    test_acc = gt.accuracy(spec.dataset, spec.profile.gt_split, "stage1")
+    ev = Evaluation(run, scores, stage1_metrics(test_acc, scores, run.archprob), score_config=cfg, skipped=skipped,
+                    ground_truth=ground_truth_record(gt, spec.dataset, spec.profile.gt_split))
     if precision != "exact":  # never silently cheaper: measure the agreement with exact scoring
         ev.metrics["precision"] = precision
         ev.metrics["precision_agreement"] = precision_check(run, gt, data, cfg, scores, dev, engine=engine)
     ctx = selection_context(run, gt, seed=spec.seed, device=dev, data=data, data_root=spec.data_root,
-                            full_scores=scores)
+                            full_scores=scores, profile=spec.profile)
     for name in names:  # stored selections are reused; new ones are stored
         ev.selections[name], ev.selection_seconds[name], reused = cached_selection(ctx, name, progress=progress)
         if reused:
@@ -198,13 +201,20 @@ def load_run(path: str | os.PathLike) -> SearchRun:
 
 def selection_context(run: SearchRun, gt: GroundTruth, *, seed: int | None = None, device="cpu",
                       distribution: str = "run", data=None, data_root: str | None = None,
-                      full_scores: np.ndarray | None = None, progress: bool = False):
-    """The Stage-2 context of a finished run (seed: the run's own by default)."""
+                      full_scores: np.ndarray | None = None, progress: bool = False, profile=None):
+    """The Stage-2 context of a finished run (seed: the run's own by default). ``profile``: the
+    requested profile, whose Stage-2 fields (``LATER_FIELDS``) replace the run's stored ones - a
+    reused run was trained with the same Stage-1 fields but may have been stored with other Stage-2
+    values, which must not silently win (default: the run's own profile)."""
     from ..selectors import SelectionContext
+    from .profiles import LATER_FIELDS
 
-    return SelectionContext(run=run, gt=gt, full_scores=full_scores, seed=run.seed if seed is None else seed,
-                            distribution=distribution, device=device, data=data, data_root=data_root,
-                            progress=progress)
+    ctx = SelectionContext(run=run, gt=gt, full_scores=full_scores, seed=run.seed if seed is None else seed,
+                           distribution=distribution, device=device, data=data, data_root=data_root,
+                           progress=progress)
+    if profile is not None:
+        ctx.cache["profile"] = ctx.profile.replace(**{k: getattr(profile, k) for k in LATER_FIELDS})
+    return ctx
 
 
 def run_selectors(ctx, names: Sequence[str], *, skip_incompatible: bool = True,

@@ -24,6 +24,14 @@ SCORING_ENGINES = ("fast", "prefix", "dedup", "batched", "naive")
 PRECISIONS = ("exact", "bf16")
 DTYPES = ("float32", "float64")
 SPLITS = ("protocol", "nb201")
+#: which NB201 test split the ground truth is read on (see :mod:`.benchmark`): the table's column, one
+#: split for every statistic, or the papers' code (Stage-1 metrics + biased sampler on ori-test,
+#: Stage-2 results on x-test; protocol P8), each where the table has it
+GT_SPLITS = ("table", "x-test", "ori-test", "papers")
+#: jacob_cov's BN and batch: "train" (train-mode BN, one fixed batch for every candidate) or
+#: "first-train" (the papers' code, protocol P5: the first candidate in train-mode BN, the others in
+#: eval mode with running statistics, a fresh augmented training batch per candidate)
+JACOB_BN_MODES = ("train", "first-train")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,11 +74,15 @@ class Profile:
     dtype: str = "float32"
     # the papers' code behaviours (protocol §11)
     reference: bool = False
+    # added later; their defaults are left out of every dict (see HIDDEN_DEFAULTS)
+    gt_split: str = "table"
+    jacob_bn: str = "train"
 
     def __post_init__(self) -> None:  # every field checked here, so a bad value fails before any work
         if not (isinstance(self.name, str) and re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", self.name)):
             raise ValueError(f"profile field name must be 1-40 letters, digits, '_', '.' or '-', got {self.name!r:.60}")
-        for f, choices in (("bn_mode", BN_MODES), ("dtype", DTYPES), ("split", SPLITS)):
+        for f, choices in (("bn_mode", BN_MODES), ("dtype", DTYPES), ("split", SPLITS), ("gt_split", GT_SPLITS),
+                           ("jacob_bn", JACOB_BN_MODES)):
             check_choice(f, getattr(self, f), choices)
         for f, (lo, hi) in _INT_RANGES.items():
             if getattr(self, f) is not None or f not in _OPTIONAL:
@@ -86,13 +98,16 @@ class Profile:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every field, except those of :data:`HIDDEN_DEFAULTS` at their default (so references,
+        run configs and keys made before such a field existed stay identical)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if not is_hidden_default(k, v)}
 
     def stage1_dict(self) -> dict[str, Any]:
         """The fields that determine a Stage-1 run (its content hash): changing a scoring or Stage-2
         field never invalidates a trained supernet."""
         return {k: getattr(self, k) for k in STAGE1_FIELDS
-                if not (k in STAGE1_UNSET_UNHASHED and getattr(self, k) is None)}
+                if not (k in STAGE1_UNSET_UNHASHED and getattr(self, k) is None)
+                and not is_hidden_default(k, getattr(self, k))}
 
     @property
     def torch_dtype(self):
@@ -104,12 +119,21 @@ class Profile:
 
 #: Profile fields that change Stage-1 training, hashed into a run's identity ...
 STAGE1_FIELDS = ("name", "C", "N", "epochs", "batch_size", "lr", "lr_min", "momentum", "weight_decay",
-                 "grad_clip", "split", "train_size", "valid_size", "reference", "dtype", "rsps_biased_epochs")
+                 "grad_clip", "split", "train_size", "valid_size", "reference", "dtype", "rsps_biased_epochs",
+                 "gt_split")  # gt_split: the biased sampler of rsps-biased trains on it
 #: ... of which these enter the hash only when set (None keeps the identity runs had before they existed)
 STAGE1_UNSET_UNHASHED = ("rsps_biased_epochs",)
 #: ... and those that only change scoring or Stage 2. Every field is in exactly one (tested).
 LATER_FIELDS = ("score_images", "score_batch_size", "bn_mode", "recalib_batches", "score_augment", "num_samples",
-                "valid_images", "jacob_batch", "perturb_epochs", "perturb_lr", "perturb_valid_images")
+                "valid_images", "jacob_batch", "perturb_epochs", "perturb_lr", "perturb_valid_images", "jacob_bn")
+#: fields added after references, runs and selections were stored, with the value that reproduces
+#: the behaviour before them: at that value they are left out of ``to_dict``, ``stage1_dict`` and
+#: the Stage-2 keys, so no stored key or reference moves (tested)
+HIDDEN_DEFAULTS: dict[str, Any] = {"gt_split": "table", "jacob_bn": "train"}
+
+
+def is_hidden_default(field_name: str, value: Any) -> bool:
+    return field_name in HIDDEN_DEFAULTS and value == HIDDEN_DEFAULTS[field_name]
 
 _INT_RANGES = {"C": C_RANGE, "N": N_RANGE, "epochs": (0, None), "batch_size": (1, None), "train_size": (1, None),
                "valid_size": (1, None), "score_images": (1, None), "score_batch_size": (1, None),
@@ -120,7 +144,7 @@ _OPTIONAL = ("train_size", "valid_size", "valid_images", "perturb_valid_images",
 
 PAPER = Profile(name="paper")
 REFERENCE = PAPER.replace(name="reference", reference=True, bn_mode="running", score_augment=True,
-                          rsps_biased_epochs=250)
+                          rsps_biased_epochs=250, gt_split="papers", jacob_bn="first-train")
 SMOKE = PAPER.replace(  # float64: the suites' references must reproduce on any CPU (see suites/casegrid.py)
     name="smoke", C=4, N=1, epochs=4, train_size=1024, valid_size=512, score_images=16, score_batch_size=16,
     dtype="float64", valid_images=16, jacob_batch=16, perturb_epochs=1, perturb_valid_images=64,
@@ -138,7 +162,9 @@ PROFILE_NOTES: dict[str, str] = {
              "(case-study code), non-augmented scoring, `valid` on the whole valid half",
     "reference": "the Table 2 reproduction path (the papers' code): running-statistics BN scoring (P1), "
                  "DARTS- beta = 1 (P3), augmented scoring (P6), `valid` on the whole valid half, "
-                 "rsps-biased (R_I) trained 250 epochs",
+                 "rsps-biased (R_I) trained 250 epochs, the papers' ground-truth splits (P8: Stage-1 metrics and "
+                 "biased sampler on ori-test, Stage-2 results on x-test, where the table has them), jacob_cov "
+                 "with the first candidate in train-mode BN and the rest in eval mode, a fresh batch each (P5)",
 }
 
 
@@ -146,7 +172,7 @@ def profile_from_dict(d: Mapping[str, Any]) -> Profile:
     """A stored profile (e.g. a run's ``config.json``): fields added since take the named preset's
     value (the dataclass default for a custom name) and fields since removed are ignored."""
     names = {f.name for f in dataclasses.fields(Profile)}
-    stored = {k: v for k, v in d.items() if k in names}
+    stored = {**HIDDEN_DEFAULTS, **{k: v for k, v in d.items() if k in names}}  # left out = at the default
     base = PROFILES.get(stored.get("name", ""))
     return base.replace(**stored) if base is not None else Profile(**stored)
 

@@ -17,7 +17,9 @@ and follow the ``pruners`` package the papers' code called (``predictive.find_me
   A zero Jacobian (disconnected arch) gives NaN, as in ``pruners`` (P19). Deviations, both fixed
   and recorded: BN runs in **train mode (batch statistics)** for every arch (the papers' code
   scored the first sampled arch in train mode and the other 99 in eval mode, P5); the batch is one
-  fixed batch for all archs (the code drew a fresh augmented batch per arch). Eigenvalues come from
+  fixed batch for all archs (the code drew a fresh augmented batch per arch). The papers' code
+  behaviour is :func:`jacob_cov_scores_p5` (profile field ``jacob_bn = "first-train"``, on in
+  ``reference``). Eigenvalues come from
   ``np.linalg.eigvalsh`` (the matrix is symmetric; ``pruners`` calls the general ``np.linalg.eig``).
 
 Every score is a function of the shared-weight *functional class* of the arch (both measures have
@@ -122,6 +124,46 @@ def jacob_cov_scores(net: nn.Module, archs: np.ndarray, x: torch.Tensor, *, prog
             y = net(xi, arch=tuple(int(v) for v in a))
             (g,) = torch.autograd.grad(y.sum(), xi)  # == y.backward(ones_like(y))
             out[i] = jacob_cov_from_jacobian(g.reshape(len(xi), -1).double().cpu().numpy())
+    return out
+
+
+def jacob_cov_scores_p5(net: nn.Module, archs: np.ndarray, batches: list[torch.Tensor], *,
+                        progress: bool = False) -> np.ndarray:
+    """jacob_cov as the papers' code computed it (protocol P5, §5.4): candidate ``i`` (in sample
+    order) on its own batch ``batches[i]``; the first candidate in train-mode BN (batch statistics),
+    every later one in eval mode with the supernet's running statistics (``find_measures`` left the
+    net in train mode once, then ``infer`` set eval mode, which the next deep copy inherited). Each
+    candidate sees the supernet's own BN buffers (``pruners`` scored a fresh deep copy), so the
+    train-mode pass of the first does not move the running statistics the others use."""
+    if len(batches) != len(archs):
+        raise ValueError(f"jacob_cov (P5) needs one batch per candidate: {len(batches)} batches, {len(archs)} archs")
+    base = copy.deepcopy(net)
+    base.aux_skip_beta = 0.0
+    for p in base.parameters():
+        p.requires_grad_(False)
+    out = np.empty(len(archs))
+    with tiny_op_threads(batches[0].device if batches else torch.device("cpu")):
+        for i, a in enumerate(tqdm(archs, disable=not progress, desc="jacob_cov (P5)", leave=False)):
+            m = copy.deepcopy(base).train() if i == 0 else base.eval()
+            xi = batches[i].detach().clone().requires_grad_(True)
+            y = m(xi, arch=tuple(int(v) for v in a))
+            (g,) = torch.autograd.grad(y.sum(), xi)
+            out[i] = jacob_cov_from_jacobian(g.reshape(len(xi), -1).double().cpu().numpy())
+    return out
+
+
+def candidate_batches(data, n_candidates: int, n: int, *, seed: int, device, dtype: torch.dtype) -> list[torch.Tensor]:
+    """A fresh augmented batch of ``n`` training-half images per candidate (the papers' code drew one
+    random training batch per arch, P5), seeded by the selection seed: reproducible."""
+    if n > len(data.train_y):
+        raise ValueError(f"jacob_cov needs {n} training images but the split has {len(data.train_y)}; "
+                         "lower jacob_batch or raise train_size")
+    g = torch.Generator().manual_seed(int(seed))
+    aug = Augment(data.dataset)
+    out = []
+    for _ in range(n_candidates):
+        rows = torch.randperm(len(data.train_y), generator=g)[:n]
+        out.append(aug(data.train_x[rows], g).to(device, dtype))
     return out
 
 

@@ -15,12 +15,24 @@ r_b1 (|r_b1 - r_b2| + 1)`` per (Stage-1, Stage-2) pair. The paper leaves open, a
   ``levels`` (default 3) threshold levels of a2 and of a1 (the top-arch ID rate: the paper's text
   says "correlation of shared-weight validation accuracy with benchmark test accuracy"; a1 is the
   statistic it proposes for that), each averaged over seeds. Higher is better.
-* **Stage-2 inputs and pairing** (``stage2``): ``r_a2`` (matched with the sampling rank) comes from
-  R_I-R_U, the reliance on the architecture distribution, and ``r_b2`` (matched with the shared-weight
-  rank) from R_U-N_U, the reliance on shared-weight estimation (means over seeds). The paper calls
-  them the performance "on the uniform baseline" and "on the biased baseline" and says they are
-  differences between baseline pairs; the pairing above is the only one under which the mismatch
-  terms compare like with like. ``stage2_inputs(keys=...)`` takes any other pair of statistics.
+* **Stage-2 inputs and pairing** (``stage2``, :data:`PAIRINGS`): A.4 says only that r_a2 is the
+  performance "on the uniform baseline", r_b2 "on the biased baseline", and that both are
+  differences between pairs of baseline models. Three readings, selectable by name:
+
+  - ``capability`` (default): r_a2 from R_I-R_U (reliance on the architecture distribution),
+    r_b2 from R_U-N_U (reliance on shared-weight estimation), so each mismatch term compares a
+    Stage-1 capability with the Stage-2 reliance on that same capability;
+  - ``literal``: the text's words, each difference taken between the trained and the untrained
+    supernet under one candidate law: r_a2 from R_U-N_U ("uniform baseline"), r_b2 from R_I-N_I
+    ("biased baseline");
+  - ``complementary``: the other two statistics of P002 §4.2: r_a2 from N_I-N_U (distribution
+    reliance without trained weights), r_b2 from R_I-N_I (shared-weight reliance under the idealised
+    candidate law).
+
+  ``stage2_inputs(keys=...)`` takes any other pair of statistics.
+* **Stage-1 pool**: the absolute ranks move when methods are added, so the pool matters; the
+  harness default (:func:`supernetbench.harness.baselines.default_pool`) is the Stage-1 methods that
+  learn alpha - the baselines (``rsps``, ``rsps-biased``, ``untrained``, ``blank``) are left out.
 * **Rank direction**: rank 1 = best Stage-1 metric and rank 1 = LARGEST reliance (the selector that
   relies most on a capability is matched with the method that provides it best), and a LOWER score
   is better - the only reading under which "a combination which succeeds at one of the two measures
@@ -38,14 +50,32 @@ from numpy.typing import ArrayLike, NDArray
 
 from .metrics import RELIANCE_DIFFERENCES, MeanStd, _vector, combined_score, reliance_statistics
 
-__all__ = ["BASELINES", "PairScore", "combined_ranking", "competition_ranks", "reliance_differences",
+__all__ = ["BASELINES", "DEFAULT_PAIRING", "PAIRINGS", "PairScore", "pairing_keys", "combined_ranking", "competition_ranks", "reliance_differences",
            "reliance_table", "stage1_inputs", "stage2_inputs"]
 
 BASELINES = ("N_U", "N_I", "R_U", "R_I")
 """The four baseline supernets (protocol §5.7)."""
 
+#: readings of A.4's Stage-2 ranks: name -> ((statistic behind r_a2, statistic behind r_b2), meaning)
+PAIRINGS: dict[str, tuple[tuple[str, str], str]] = {
+    "capability": (("R_I-R_U", "R_U-N_U"), "r_a2 = rank by R_I-R_U (reliance on the architecture distribution), "
+                   "r_b2 = rank by R_U-N_U (reliance on shared-weight estimation)"),
+    "literal": (("R_U-N_U", "R_I-N_I"), "r_a2 = rank by R_U-N_U (trained vs untrained, uniform candidates: 'the "
+                "uniform baseline'), r_b2 = rank by R_I-N_I (trained vs untrained, idealised candidates: 'the biased "
+                "baseline')"),
+    "complementary": (("N_I-N_U", "R_I-N_I"), "r_a2 = rank by N_I-N_U (distribution reliance on the untrained "
+                      "supernet), r_b2 = rank by R_I-N_I (shared-weight reliance under idealised candidates)"),
+}
+DEFAULT_PAIRING = "capability"
 #: default Stage-2 statistics behind r_a2 (architecture distribution) and r_b2 (shared weights)
-STAGE2_KEYS = ("R_I-R_U", "R_U-N_U")
+STAGE2_KEYS = PAIRINGS[DEFAULT_PAIRING][0]
+
+
+def pairing_keys(pairing: str) -> tuple[str, str]:
+    """The two reliance statistics of a named :data:`PAIRINGS` reading (an unknown name lists them)."""
+    if pairing not in PAIRINGS:
+        raise ValueError(f"unknown combined-score pairing {pairing!r}; valid choices: {', '.join(PAIRINGS)}")
+    return PAIRINGS[pairing][0]
 
 
 def reliance_differences(selected: Mapping[str, ArrayLike]) -> dict[str, NDArray[np.float64]]:

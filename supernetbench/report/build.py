@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -87,10 +87,13 @@ def reliance_table(result: Any) -> Table:
                       "R_I-R_U: reliance on the architecture distribution; R_U-N_U: on shared-weight estimation.")
 
 
-def combined_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
-    """The App. A.4 ranking of every S1 x S2 pair (reliance selectors), with the observed test error."""
+def combined_rows(inputs: ReportInputs, pool: Sequence[str] | None = None, pairing: str | None = None
+                  ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The App. A.4 ranking of every S1 x S2 pair (Stage-1 methods of ``pool``, default those that
+    learn alpha; reliance selectors), with the observed test error, and the ranking's description
+    (pool, excluded methods, pairing, Kendall tau) as :func:`~supernetbench.harness.baselines.combined_table`."""
     from supernetbench.harness.baselines import combined_table
-    from supernetbench.harness.reliance import stage1_inputs
+    from supernetbench.harness.reliance import DEFAULT_PAIRING, stage1_inputs
 
     rel = inputs.reliance
     stage1 = {a: stage1_inputs([e.metrics for e in evs]) for a, evs in inputs.evaluations.items()}
@@ -101,19 +104,23 @@ def combined_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
             if len(errs) == len(evs):
                 errors[(a, sel)] = _ms(errs)
     observed = {k: 100.0 - v.mean for k, v in errors.items()}
-    table = combined_table(stage1, rel, observed)
-    return [{**r, "observed_error": errors.get((r["stage1"], r["stage2"])),
+    table = combined_table(stage1, rel, observed, pairing=pairing or DEFAULT_PAIRING, pool=pool)
+    rows = [{**r, "observed_error": errors.get((r["stage1"], r["stage2"])),
              "kendall_score_vs_observed": table.get("kendall_score_vs_observed")} for r in table["ranking"]]
+    return rows, {k: v for k, v in table.items() if k != "ranking"}
 
 
-def _combined_table(rows: list[dict[str, Any]]) -> Table:
+def _combined_table(rows: list[dict[str, Any]], meta: dict[str, Any]) -> Table:
+    from supernetbench.harness.baselines import describe_combined
+
     cells = [(f"{r['stage1']} × {r['stage2']}", [float(r["score"]), r["r_alpha1"], r["r_alpha2"], r["r_beta1"],
                                                 r["r_beta2"], r["observed_error"]]) for r in rows]
     tau = rows[0].get("kendall_score_vs_observed") if rows else None
+    a2, b2 = meta["stage2_keys"]
     return Table("combined_ranking", "Combined score (P002 App. A.4) of every S1 × S2 pair, best (lowest) first",
                  "pair", ["score", "r_α1", "r_α2", "r_β1", "r_β2", "observed test error (%)"], cells, decimals=2,
-                 note="Ranks: r_α1/r_β1 = Stage-1 rank by mean a2/a1 over levels 0-2; r_α2/r_β2 = selector rank by "
-                      "R_I-R_U/R_U-N_U (rank 1 = best / largest). "
+                 note=describe_combined(meta) + f" Ranks: r_α1/r_β1 = Stage-1 rank by mean a2/a1 over levels 0-2 "
+                      f"among the pool; r_α2/r_β2 = selector rank by {a2}/{b2} (rank 1 = best / largest). "
                       + (f"Kendall τ(−score, observed accuracy) = {tau:.2f}." if tau is not None else ""))
 
 
@@ -141,9 +148,11 @@ def _cluster_panels(inputs: ReportInputs) -> tuple[dict[str, tuple], str]:
     return panels, note
 
 
-def write_report(inputs: ReportInputs, out: str | Path, *, pdf: bool = False) -> Path:
+def write_report(inputs: ReportInputs, out: str | Path, *, pdf: bool = False, pool: Sequence[str] | None = None,
+                 pairing: str | None = None) -> Path:
     """Write tables (``tables/*.md|csv|tex``), figures (``figures/*.png``, PDF too with ``pdf``),
-    ``report.json``, ``index.md`` and a self-contained ``index.html`` into ``out``; returns ``index.html``."""
+    ``report.json``, ``index.md`` and a self-contained ``index.html`` into ``out``; returns ``index.html``.
+    ``pool``/``pairing``: the combined score's Stage-1 pool and Stage-2 rank pairing (with reliance)."""
     t0 = time.perf_counter()
     out = Path(out)
     figs, tabs = out / "figures", out / "tables"
@@ -201,8 +210,12 @@ def write_report(inputs: ReportInputs, out: str | Path, *, pdf: bool = False) ->
                 f"{inputs.seeds[0]} of each method.")]
     if inputs.reliance is not None:
         rel_t = reliance_table(inputs.reliance)
-        rows = combined_rows(inputs)
-        comb_t = _combined_table(rows)
+        from supernetbench.harness.baselines import describe_combined
+
+        rows, combined = combined_rows(inputs, pool, pairing)
+        prov["combined_score"] = combined_meta = {k: combined[k] for k in ("pool", "pool_rule", "excluded", "pairing",
+                                                                            "pairing_reading", "stage2_keys")}
+        comb_t = _combined_table(rows, combined)
         tables += [rel_t, comb_t]
         fig_rel = plot_grouped_bars({s: {k: v.tolist() for k, v in d.items()} for s, d in
                                      _per_seed(inputs.reliance).items()}, figs / f"reliance{ext}",
@@ -214,7 +227,8 @@ def write_report(inputs: ReportInputs, out: str | Path, *, pdf: bool = False) ->
         blocks += [("h2", "Stage 2: reliance statistics"),
                    ("p", f"R_U = {prov['reliance']['r_u_meaning']}."), ("table", rel_t),
                    ("figure", fig_rel, "Reliance statistics per selector: bars = mean, error bars = std over seeds."),
-                   ("h2", "Combined score of S1 × S2 pairs (P002 App. A.4)"), ("table", comb_t),
+                   ("h2", "Combined score of S1 × S2 pairs (P002 App. A.4)"),
+                   ("p", describe_combined(combined_meta)), ("table", comb_t),
                    ("figure", fig_comb, "Combined score (lower = predicted better) against the observed mean test "
                     "error of each pair.")]
     files = [f"tables/{t.name}.{x}" for t in tables for x in ("md", "csv", "tex")]
@@ -228,6 +242,7 @@ def write_report(inputs: ReportInputs, out: str | Path, *, pdf: bool = False) ->
         atomic_write_text(tabs / f"{t.name}.tex", t.to_latex())
     raw = {"provenance": prov, "runs": {a: [e.summary() for e in evs] for a, evs in inputs.evaluations.items()},
            "reliance": inputs.reliance.summary() if inputs.reliance is not None else None,
+           "combined": ({**combined, "ranking": rows} if inputs.reliance is not None else None),
            "render_seconds": round(time.perf_counter() - t0, 2)}
     atomic_write_text(out / "report.json", json.dumps(raw, indent=1, default=_json_default))
     atomic_write_text(out / "index.md", render_markdown(blocks, out))

@@ -1,15 +1,19 @@
 """Structural clustering of NB201 architectures (P000 Fig. 2; protocol §7): pure numpy/SciPy.
 
 The similarity of two archs is the number of the 6 edges that carry the same op (0..6); their
-distance is ``6 - similarity`` (the Hamming distance of the op encodings). P000 names neither the
-linkage method nor the cut, and its code is unavailable, so both are **our choice**:
+distance is ``6 - similarity`` (the Hamming distance of the op encodings). P000 clusters the whole
+space hierarchically and cuts it "for a given threshold", but states neither the linkage method nor
+the threshold's value (and its code is unavailable), so the linkage, the cut and the sample below
+are **our choice**:
 
 * linkage: ``average`` (UPGMA) on that distance (:data:`LINKAGE_METHOD`), via
   :func:`scipy.cluster.hierarchy.linkage`;
-* cut: ``fcluster(criterion="maxclust")`` into at most :data:`N_CLUSTERS` clusters;
-* archs: exact hierarchical clustering of all 15,625 archs needs a 122-million-entry distance
-  matrix (~1 GB), so by default a seeded uniform sample of :data:`SAMPLE_SIZE` archs (seed
-  :data:`SAMPLE_SEED`) is clustered, the same sample for every run, so clusters are comparable.
+* cut: instead of a distance threshold of unknown value, ``fcluster(criterion="maxclust")`` into at
+  most :data:`N_CLUSTERS` clusters (a bounded number of points per panel whatever the linkage);
+* archs: P000 clusters all 15,625 archs; exact hierarchical clustering of them needs a
+  122-million-entry distance matrix (~1 GB), so by default a seeded uniform sample of
+  :data:`SAMPLE_SIZE` archs (seed :data:`SAMPLE_SEED`) is clustered, the same sample for every run,
+  so clusters are comparable.
 
 Per cluster, the figure plots the mean supernet validation accuracy (the run's full-space scores)
 against the mean NB201 test accuracy (:func:`cluster_means`).

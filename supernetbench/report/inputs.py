@@ -34,6 +34,7 @@ class ReportInputs:
     reliance: Any | None = None  # baselines.RelianceResult
     gt_path: str = ""
     collect_seconds: float = 0.0
+    ground_truth: dict[str, Any] | None = None  # table, gt_split and the NB201 split / column per statistic
 
     def __post_init__(self) -> None:
         if not self.evaluations:
@@ -101,8 +102,11 @@ def collect(algos: Sequence[str], selectors: Sequence[str], dataset: str, seeds:
     if missing:
         command = report_study_command(algos, selectors, dataset, seeds, profile, reliance, r_u, runs_root, data_root)
         raise MissingArtifacts(list(dict.fromkeys(missing)), command)
-    return ReportInputs(dataset, list(seeds), profile, list(selectors), evs, gt.test_acc(dataset), gt.archs, rel,
-                        str(gt.path), time.perf_counter() - t0)
+    from supernetbench.harness.benchmark import ground_truth_record
+
+    return ReportInputs(dataset, list(seeds), profile, list(selectors), evs,
+                        gt.accuracy(dataset, profile.gt_split, "stage1"), gt.archs, rel, str(gt.path),
+                        time.perf_counter() - t0, ground_truth=ground_truth_record(gt, dataset, profile.gt_split))
 
 
 def report_study_command(algos: Sequence[str], selectors: Sequence[str], dataset: str, seeds: Sequence[int],
@@ -155,7 +159,11 @@ def provenance(inputs: ReportInputs) -> dict[str, Any]:
         "dataset": inputs.dataset,
         "data": data,
         "flags": sorted({f for d in data for f in data_flags(d)}),
-        "ground_truth": f"NB201 200-epoch mean test accuracy ({inputs.gt_path})",
+        "ground_truth": f"NB201 200-epoch mean test accuracy ({inputs.gt_path})" + (
+            f"; Stage-1 metrics and clusters on {g['stage1_split']} ({g['columns']['stage1']}), selected archs on "
+            f"{g['stage2_split']} ({g['columns']['stage2']}); profile gt_split = {g['gt_split']}"
+            if (g := inputs.ground_truth) else ""),
+        "ground_truth_splits": inputs.ground_truth,
         "profile": inputs.profile.name,
         "profile_fields": inputs.profile.to_dict(),
         "seeds": list(inputs.seeds),

@@ -129,7 +129,7 @@ class SelectionContext:
             return np.full(len(self.gt), 1.0 / len(self.gt))
         from ..harness.metrics import rank_linear_probs
 
-        return rank_linear_probs(self.gt.test_acc(self.run.dataset))
+        return rank_linear_probs(self.gt.accuracy(self.run.dataset, self.profile.gt_split, "stage1"))
 
     def sample_indices(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """n NB201 indices drawn with replacement from the candidate distribution."""
@@ -250,7 +250,7 @@ class Selector(abc.ABC):
 
     @staticmethod
     def selection(ctx: SelectionContext, index: int, **details: Any) -> Selection:
-        acc = float(ctx.gt.test_acc(ctx.run.dataset)[index])
+        acc = float(ctx.gt.accuracy(ctx.run.dataset, ctx.profile.gt_split, "stage2")[index])
         return Selection(arch=ctx.gt.strings[index], index=int(index), test_acc=acc, details=details)
 
 

@@ -21,7 +21,7 @@ from ..harness.store import cache_dir, content_hash
 BACKEND_NAMES = ("local", "ray")
 #: keys a study TOML file may hold (``set`` is a table of profile overrides)
 TOML_KEYS = ("algos", "selectors", "datasets", "seeds", "profile", "set", "backend", "device", "store",
-             "runs_root", "data_root", "workers", "address", "retries", "r_u", "reliance")
+             "runs_root", "data_root", "workers", "address", "retries", "r_u", "reliance", "pool", "pairing")
 
 
 @dataclass(frozen=True)
@@ -45,18 +45,23 @@ class StudySpec:
     retries: int = 2  # times a task whose worker died is run again
     r_u: str = "rsps-biased"  # which supernet R_U is (P9; see harness/baselines.py)
     reliance: bool = True  # also train the baseline supernets and compute the reliance statistics
+    pool: tuple[str, ...] | None = None  # report: Stage-1 methods of the combined score (None: those learning alpha)
+    pairing: str = "capability"  # report: Stage-2 rank pairing of the combined score (harness/reliance.py PAIRINGS)
 
     def __post_init__(self) -> None:
         from ..algorithms import ALGORITHMS
         from ..harness.baselines import R_U_MEANINGS
         from ..harness.benchmark import DATASETS
+        from ..harness.reliance import PAIRINGS
         from ..selectors import SELECTORS
 
         for what, names, valid in (("method", self.algos, ALGORITHMS.names()),
                                    ("selector", self.selectors, SELECTORS.names()),
                                    ("dataset", self.datasets, list(DATASETS)),
                                    ("backend", (self.backend,), list(BACKEND_NAMES)),
-                                   ("R_U meaning", (self.r_u,), list(R_U_MEANINGS))):
+                                   ("R_U meaning", (self.r_u,), list(R_U_MEANINGS)),
+                                   ("pool method", self.pool or (), ALGORITHMS.names()),
+                                   ("combined-score pairing", (self.pairing,), list(PAIRINGS))):
             bad = [n for n in names if n not in valid]
             if bad:
                 raise ValueError(f"unknown {what}(s) {', '.join(map(repr, bad))}; valid choices: {', '.join(valid)}")
@@ -120,7 +125,13 @@ class StudySpec:
             overrides = {**overrides, **parse_overrides([f"{k}={v}" for k, v in overrides.items()
                                                          if isinstance(v, str)], Profile)}
         kw: dict[str, Any] = {k: m[k] for k in ("profile", "backend", "device", "store", "runs_root", "data_root",
-                                               "workers", "address", "retries", "r_u", "reliance") if m.get(k) is not None}
+                                               "workers", "address", "retries", "r_u", "reliance", "pairing")
+                             if m.get(k) is not None}
+        if m.get("pool") is not None:
+            if isinstance(m["pool"], str) or not all(isinstance(a, str) for a in m["pool"]):
+                raise ValueError(f"'pool' must be a list of method names, e.g. pool = [\"darts\", \"drnas\"]; "
+                                 f"got {m['pool']!r:.60}")
+            kw["pool"] = tuple(m["pool"])
         return cls(algos=tuple(m.get("algos") or ALGORITHMS.names()),
                    selectors=tuple(m.get("selectors") or SELECTORS.names()),
                    datasets=tuple(m.get("datasets") or ("cifar10",)),
