@@ -397,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--algo", required=algo_required, help="Stage-1 method (see `supernetbench list`)")
         sp.add_argument("--dataset", default="cifar10", choices=DATASETS)
         sp.add_argument("--seed", type=SEED, default=0)
-        sp.add_argument("--profile", default="smoke", help="smoke | demo | paper | reference")
+        sp.add_argument("--profile", default="smoke", help="smoke | demo | signal | paper | reference")
         sp.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a profile field, e.g. --set epochs=3")
         sp.add_argument("--opt", action="append", metavar="OPTION=VALUE", help="method option, e.g. --opt order=2")
         sp.add_argument("--device", default="auto", help="auto | cpu | cuda")
