@@ -238,3 +238,16 @@ def test_parameter_free_dominated_definition():
     assert CX.parameter_free_dominated(a).tolist() == [True, False, False, True]
     with pytest.raises(ValueError, match="op indices"):
         CX.op_counts(np.array([[5, 0, 0, 0, 0, 0]]))
+
+
+def test_report_size_sentence_uses_the_seed_means():
+    from supernetbench.report.diagnostics_section import size_sentences
+
+    rng = np.random.default_rng(2)
+    params = rng.integers(0, 6, 400).astype(float)
+    acc = params + rng.normal(0, 2, 400)
+    by_size = [D.bias_diagnostics(acc, params + rng.normal(0, 1e-3, 400), {"params": params}, params, params < 2)
+               for _ in range(2)]
+    good = [D.bias_diagnostics(acc, acc, {"params": params}, params, params < 2)]
+    out = size_sentences({"sized": by_size, "good": good})
+    assert len(out) == 1 and out[0].startswith("sized ranks by parameter count: τ within size strata")

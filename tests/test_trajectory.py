@@ -105,3 +105,16 @@ def test_trajectory_without_checkpoints_is_one_clear_error(tmp_path, capsys):
     assert main(["trajectory", "--run", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "checkpoint_every" in err
+
+
+def test_report_draws_trajectories_of_runs_with_kept_checkpoints(tiny_run, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from supernetbench.report import diagnostics_section as DS
+    from supernetbench.report.diagnostic_figures import plot_trajectory
+
+    monkeypatch.setattr(DS, "TRAJECTORY_ARCHS", 60)
+    inputs = SimpleNamespace(evaluations={"rsps": [SimpleNamespace(run=tiny_run)]})
+    trajs = DS._trajectories(inputs)
+    assert len(trajs) == 1 and [p["epoch"] for p in trajs[0]["points"]] == [0, 1, 2]
+    assert plot_trajectory(trajs, tmp_path / "t.png")[0].stat().st_size > 0
