@@ -86,12 +86,29 @@ def cmd_evaluate(args) -> int:
         "a2 (levels 0-2)": [round(v, 4) for v in m["a2"][:3]],
         "random baseline": [round(v, 4) for v in m["baseline"][:3]],
         "Kendall / Spearman": (round(m["kendall"], 4), round(m["spearman"], 4)),
+        **_bias_lines(m.get("diagnostics")),
         **{f"{k} selection": f"{v.arch} -> NB201 test acc {v.test_acc:.2f}%" for k, v in ev.selections.items()},
         **{f"{k} selection": f"skipped ({why})" for k, why in ev.skipped.items()},
         **({"precision": m["precision"], "agreement with exact": m["precision_agreement"]}
            if "precision" in m else {}),
     }, False)
     return 0
+
+
+def _bias_lines(diag: dict | None) -> dict[str, Any]:
+    """The bias diagnostics in two plain lines (the whole set is in ``--json``)."""
+    if not diag:
+        return {}
+    from .harness.diagnostics import size_sentence
+
+    rho = diag["feature_spearman"]["params"]
+    top = diag["top"]["top5pct"]
+    return {
+        "rho(score, params) / truth's": (round(rho["score"], 3), round(rho["truth"], 3)),
+        "tau within size strata": round(diag["tau_within_size"]["tau"], 3),
+        "true top 5 %: Kendall / precision": (round(top["kendall"], 3), round(top["precision"], 3)),
+        **({"bias": size_sentence(diag)} if diag["size_dominated"] else {}),
+    }
 
 
 def _adaptive_score(args) -> int:
@@ -415,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--algo", required=algo_required, help="Stage-1 method (see `supernetbench list`)")
         sp.add_argument("--dataset", default="cifar10", choices=DATASETS)
         sp.add_argument("--seed", type=SEED, default=0)
-        sp.add_argument("--profile", default="smoke", help="smoke | demo | paper | reference")
+        sp.add_argument("--profile", default="smoke", help="smoke | demo | signal | paper | reference")
         sp.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a profile field, e.g. --set epochs=3")
         sp.add_argument("--opt", action="append", metavar="OPTION=VALUE", help="method option, e.g. --opt order=2")
         gt_split_arg(sp)
@@ -535,6 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_demo)
     add_stage2_commands(sub)
     add_study_command(sub)
+    add_trajectory_command(sub)
     return p
 
 
@@ -698,6 +716,54 @@ def add_stage2_commands(sub) -> None:
     sp.add_argument("--data-root", default=None)
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_reliance)
+
+
+def cmd_trajectory(args) -> int:
+    """``trajectory --run RUN``: ranking quality of every kept checkpoint (profile field checkpoint_every)."""
+    from .harness.trajectory import ranking_trajectory
+
+    if args.plot:
+        _check_output(args.plot, "--plot")
+        if not args.plot.lower().endswith((".png", ".pdf")):
+            raise ValueError(f"--plot must end in .png or .pdf, got {args.plot!r}")
+    trajs = [ranking_trajectory(r, archs=args.archs, sample_seed=args.sample_seed, epochs=args.epochs,
+                                device=args.device, workers=args.workers, progress=not args.json,
+                                data_root=args.data_root)
+             for r in args.run]
+    if args.plot:
+        from .report.diagnostic_figures import plot_trajectory
+
+        plot_trajectory(trajs, args.plot)
+    if args.json:
+        _print(trajs if len(trajs) > 1 else trajs[0], True)
+        return 0
+    for t in trajs:
+        print(f"{t['run']} ({t['archs']} archs, {t['sample']}); a1 level-0 random baseline {t['a1_random_level0']:.4f}")
+        print("epoch  kendall  spearman  prec@5%  a1[0]   rho(params)  tau-within-size  param-free top5% (truth)")
+        for p in t["points"]:
+            d = p["diagnostics"]
+            print(f"{p['epoch']:5d}  {p['kendall']:+.3f}   {p['spearman']:+.3f}    {p['precision_top5pct']:.3f}   "
+                  f"{p['a1_level0']:.3f}   {d['feature_spearman']['params']['score']:+.3f}       "
+                  f"{d['tau_within_size']['tau']:+.3f}           {d['param_free_share']['top5pct']['score']:.3f} "
+                  f"({d['param_free_share']['top5pct']['truth']:.3f})")
+    return 0
+
+
+def add_trajectory_command(sub) -> None:
+    sp = sub.add_parser("trajectory", help="ranking quality over training: score every kept checkpoint of a run "
+                                           "(train with --set checkpoint_every=K or --profile signal)")
+    sp.add_argument("--run", nargs="+", required=True, help="run directory(ies) with kept checkpoints")
+    sp.add_argument("--archs", type=_int_arg(50, 15625), default=None,
+                    help="score a seeded uniform sample of N archs (default: all 15,625, one evaluation per "
+                         "functional class)")
+    sp.add_argument("--sample-seed", type=SEED, default=0, help="seed of the --archs sample (default 0)")
+    sp.add_argument("--epochs", nargs="+", type=_int_arg(0), default=None, help="only these kept epochs (default: all)")
+    sp.add_argument("--plot", default=None, help="write the figure here (.png or .pdf)")
+    sp.add_argument("--workers", type=_int_arg(1, 1024), default=None, help="CPU scoring processes (default: all cores)")
+    sp.add_argument("--device", default="auto")
+    sp.add_argument("--data-root", default=None)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_trajectory)
 
 
 # ------------------------------------------------------------------------------------------ errors

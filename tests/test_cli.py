@@ -80,7 +80,7 @@ def test_incompatible_option_lists_valid(capsys):
 
 def test_unknown_profile_and_field(capsys):
     assert main(["train", "--algo", "darts", "--profile", "huge"]) == 2
-    assert "valid choices: smoke, demo, paper, reference" in capsys.readouterr().err
+    assert "valid choices: smoke, demo, signal, paper, reference" in capsys.readouterr().err
     assert main(["train", "--algo", "darts", "--set", "epochz=3"]) == 2
     assert "unknown profile field(s) epochz" in capsys.readouterr().err
 

@@ -288,7 +288,7 @@ def test_report_html_is_self_contained(report) -> None:
     page.close()
     pngs = sorted((index.parent / "figures").glob("*.png"))
     assert [p.stem for p in pngs] == ["combined_score", "fig1_a1_a2", "fig2_structural_clusters", "rank_correlation",
-                                      "reliance"]
+                                      "reliance", "score_vs_params"]
     assert len(page.imgs) == len(pngs)
     embedded = set()
     for src in page.imgs:
@@ -298,7 +298,7 @@ def test_report_html_is_self_contained(report) -> None:
         embedded.add(data)
     assert embedded == {p.read_bytes() for p in pngs}  # every figure, each once
     assert set(page.tables) == {"s1xs2_test_error", "rank_correlation", "a1_a2_levels", "reliance",
-                                "combined_ranking"}
+                                "combined_ranking", "bias_diagnostics", "top_k_correlation"}
     text = " ".join(page.text)
     first = inputs.first
     for needle in (first.run.config["data"], "profile: smoke", "seeds: [0, 1]", "BN mode batch", "device: cpu",
@@ -307,6 +307,22 @@ def test_report_html_is_self_contained(report) -> None:
     md = (index.parent / "index.md").read_text()
     for p in pngs:
         assert f"](figures/{p.name})" in md
+
+
+def test_report_bias_table_matches_direct_diagnostics(report) -> None:
+    """The bias table's ρ(score, params) cell is scipy's Spearman of the scores with the parameter counts."""
+    from scipy import stats
+
+    from supernetbench.harness.complexity import arch_complexity
+
+    inputs, index, _ = report
+    params = arch_complexity(inputs.archs, inputs.dataset)["params"]
+    csv = (index.parent / "tables" / "bias_diagnostics.csv").read_text().splitlines()
+    row = next(line for line in csv if line.startswith("rsps,"))
+    rhos = [stats.spearmanr(e.scores, params).statistic for e in inputs.evaluations["rsps"]]
+    assert float(row.split(",")[1]) == pytest.approx(np.mean(rhos), abs=1e-12)
+    truth = next(line for line in csv if line.startswith("NB201 truth"))
+    assert float(truth.split(",")[1]) == pytest.approx(stats.spearmanr(inputs.test_acc, params).statistic, abs=1e-12)
 
 
 def test_report_s1s2_table_matches_the_artifacts(report) -> None:
@@ -370,7 +386,7 @@ def test_rerender_from_artifacts_is_fast(report, tmp_path) -> None:
     assert (tmp_path / "figures" / "fig1_a1_a2.pdf").read_bytes().startswith(b"%PDF")
     for name in ("s1xs2_test_error.csv", "rank_correlation.csv", "reliance.csv"):
         assert (tmp_path / "tables" / name).read_text() == (index.parent / "tables" / name).read_text()
-    assert again.read_text().count("<img ") == 5
+    assert again.read_text().count("<img ") == 6  # + score_vs_params
 
 
 def test_data_flags() -> None:

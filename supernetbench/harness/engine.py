@@ -286,6 +286,8 @@ def _train(spec: RunSpec, cls, method_cfg, run_dir: Path, device, progress: bool
                                    "delete it to restart the run") from None
 
     epochs = p.epochs if cls.trains_weights else 0
+    if p.checkpoint_every and start == 0 and epochs > 0:
+        keep_checkpoint(run_dir, 0, net)  # the initial (untrained) weights: epoch 0 of the trajectory
     for epoch in range(start, epochs):
         t0 = time.time()
         net.train()
@@ -327,12 +329,34 @@ def _train(spec: RunSpec, cls, method_cfg, run_dir: Path, device, progress: bool
             "valid_stream": valid_stream.state_dict(), "torch_rng": torch.get_rng_state(), "log": log,
         })
         atomic_write_text(run_dir / "log.jsonl", "".join(json.dumps(e) + "\n" for e in log))
+        if p.checkpoint_every and (epoch + 1) % p.checkpoint_every == 0:
+            keep_checkpoint(run_dir, epoch + 1, net)
         if progress:
             tqdm.write(f"[{spec.algo}/{spec.dataset}] epoch {epoch + 1}/{epochs} loss {entry['train_loss']:.3f} "
                        f"train {entry['train_acc']:.1f}% valid {entry['valid_acc']:.1f}% ({entry['seconds']:.1f}s)")
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             raise KeyboardInterrupt(f"stopped after epoch {epoch} (stop_after_epoch)")
     return _finalize(run_dir, method, net, log, cls.provides)
+
+
+CHECKPOINTS_DIR = "checkpoints"
+
+
+def keep_checkpoint(run_dir: Path, epoch: int, net: nn.Module) -> None:
+    """The supernet weights after ``epoch`` finished epochs, kept (atomically) for
+    `supernetbench trajectory` (profile field ``checkpoint_every``)."""
+    atomic_torch_save(run_dir / CHECKPOINTS_DIR / f"epoch-{epoch:04d}.pt",
+                      {k: v.detach().cpu() for k, v in net.state_dict().items()})
+
+
+def kept_checkpoints(run_dir: str | os.PathLike) -> dict[int, Path]:
+    """Epoch -> kept weight file of a run (empty when it kept none)."""
+    out = {}
+    for f in sorted((Path(run_dir) / CHECKPOINTS_DIR).glob("epoch-*.pt")):
+        stem = f.stem.split("-", 1)[1]
+        if stem.isdigit():
+            out[int(stem)] = f
+    return out
 
 
 def _finalize(run_dir: Path, method, net: nn.Module, log: list, provides: frozenset[str]) -> SearchRun:

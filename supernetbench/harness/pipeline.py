@@ -37,6 +37,24 @@ def stage1_metrics(test_acc: np.ndarray, scores: np.ndarray, archprob: np.ndarra
     }
 
 
+def score_diagnostics(gt: GroundTruth, dataset: str, scores: np.ndarray, idx: np.ndarray | None = None,
+                      test_acc: np.ndarray | None = None) -> dict[str, Any]:
+    """Why the ranking is what it is (:func:`diagnostics.bias_diagnostics`): rank correlation of the
+    scores and of the truth with parameter count, FLOPs and each op count of the NB201 benchmark
+    network; Kendall tau within parameter-count strata; the share of parameter-free-dominated archs
+    in each predicted vs true top-k; Kendall/Spearman/precision inside the true top 1/5/10 %.
+    ``idx``: the NB201 indices ``scores`` belong to (default: all, in index order); ``test_acc``: the
+    truth over all archs (default ``gt.test_acc(dataset)``; pass the one the Stage-1 metrics use)."""
+    from . import complexity as CX
+    from . import diagnostics as D
+
+    archs = gt.archs if idx is None else gt.archs[idx]
+    truth = gt.test_acc(dataset) if test_acc is None else np.asarray(test_acc)
+    acc = truth if idx is None else truth[idx]
+    feats = CX.arch_complexity(archs, dataset)
+    return D.bias_diagnostics(acc, scores, feats, CX.size_strata(archs), CX.parameter_free_dominated(archs))
+
+
 @dataclass
 class Evaluation:
     run: SearchRun
@@ -123,6 +141,7 @@ def evaluate(
     test_acc = gt.accuracy(spec.dataset, spec.profile.gt_split, "stage1")
     ev = Evaluation(run, scores, stage1_metrics(test_acc, scores, run.archprob), score_config=cfg, skipped=skipped,
                     ground_truth=ground_truth_record(gt, spec.dataset, spec.profile.gt_split))
+    ev.metrics["diagnostics"] = score_diagnostics(gt, spec.dataset, scores, test_acc=test_acc)
     if precision != "exact":  # never silently cheaper: measure the agreement with exact scoring
         ev.metrics["precision"] = precision
         ev.metrics["precision_agreement"] = precision_check(run, gt, data, cfg, scores, dev, engine=engine)

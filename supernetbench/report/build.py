@@ -178,6 +178,10 @@ def write_report(inputs: ReportInputs, out: str | Path, *, pdf: bool = False, po
                                  reference={"random precision@top-5 % (0.05)": 0.05},
                                  title=f"Rank correlation and precision@top-5 %: {sub}")[0]
 
+    from .diagnostics_section import diagnostics_section
+
+    why_blocks, why_tables, why_figures, size_notes = diagnostics_section(inputs, figs, ext)
+    tables += why_tables
     blocks: list[Block] = [("h1", title), ("h2", "Provenance")]
     blocks += [("warning", f) for f in prov["flags"]]
     blocks.append(("list", [
@@ -199,10 +203,13 @@ def write_report(inputs: ReportInputs, out: str | Path, *, pdf: bool = False, po
                 "Methods whose architecture distribution is uniform (no learned distribution) have no a2 line."
                 + (f" The a2 lines of {', '.join(near)} lie within 0.01 of the random baseline everywhere (their "
                    "learned distribution is still almost uniform), so the dashed line covers them." if near else "")),
+               *[("p", n) for n in size_notes],
                ("table", levels),
                ("h2", "Stage 1: rank correlation and precision@top-5 %"), ("table", ranks),
                ("figure", fig_rank, "Kendall τ, Spearman ρ and precision@top-5 % per method; bars = mean, "
                 "error bars = std over seeds."),
+               *[("p", n) for n in size_notes],
+               *why_blocks,
                ("h2", "Structural clustering (P000 Fig. 2 style)"),
                ("p", cluster_note + " Each point is one cluster: mean supernet validation accuracy (the run's "
                 "full-space scores) against mean NB201 test accuracy of its archs."),
@@ -232,7 +239,7 @@ def write_report(inputs: ReportInputs, out: str | Path, *, pdf: bool = False, po
                    ("figure", fig_comb, "Combined score (lower = predicted better) against the observed mean test "
                     "error of each pair.")]
     files = [f"tables/{t.name}.{x}" for t in tables for x in ("md", "csv", "tex")]
-    figures_written = [fig1, fig2, fig_rank] + ([fig_rel, fig_comb] if inputs.reliance is not None else [])
+    figures_written = [fig1, fig2, fig_rank, *why_figures] + ([fig_rel, fig_comb] if inputs.reliance is not None else [])
     files += [f"figures/{f.stem}{x}" for f in figures_written for x in ([".png", ".pdf"] if pdf else [".png"])]
     blocks += [("h2", "Files"), ("list", files + ["report.json (provenance, per-run summaries, reliance)"])]
 
