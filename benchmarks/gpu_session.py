@@ -345,9 +345,9 @@ def score_classes(net, data, space: Space, order: np.ndarray, images: int, batch
     scorer.accuracy(space.reps[order[:1]])  # warm-up: cuDNN autotuning, allocator
     _peak_reset(dev)
     t0, rate, done = time.perf_counter(), None, 0
-    while done < len(order):
+    while done < len(order):  # the first (probe) block always runs: every started scoring reports a rate
         b = order[done : done + (min(16, block) if rate is None else block)]
-        if time.perf_counter() + (0.0 if rate is None else rate * len(b)) > deadline:
+        if rate is not None and time.perf_counter() + rate * len(b) > deadline:
             break
         b = b[np.lexsort(space.reps[b].T[::-1])]
         tb = time.perf_counter()
@@ -598,9 +598,7 @@ def render_markdown(d: dict) -> str:
 # ------------------------------------------------------------------------------------------ main
 def run_session(out: Path, device: str = "auto", tiny: bool = False, budget: float | None = None,
                 pack: Path | None = None, parts: tuple[str, ...] = ("tests", "ceilings", "engine", "signal")) -> dict:
-    from supernetbench.harness.device import resolve_device
-    from supernetbench.harness.engine import build_supernet, set_seed
-    from supernetbench.harness.supernet import SupernetConfig
+    from supernetbench.harness.device import resolve_device, tiny_op_threads
 
     cfg = TINY if tiny else FULL
     if budget is not None:
@@ -609,6 +607,17 @@ def run_session(out: Path, device: str = "auto", tiny: bool = False, budget: flo
     out.mkdir(parents=True, exist_ok=True)
     rep = Report(out, cfg, {"device": str(dev), "tiny": tiny, "pack": str(pack) if pack else None,
                             "parts": list(parts)})
+    with tiny_op_threads(dev):  # one intra-op thread on CPU (tiny ops), as is on CUDA
+        _run_parts(rep, cfg, dev, out, tiny, pack, parts)
+    rep.save()
+    return rep.data
+
+
+def _run_parts(rep: Report, cfg: SessionConfig, dev: torch.device, out: Path, tiny: bool, pack: Path | None,
+               parts: tuple[str, ...]) -> None:
+    from supernetbench.harness.engine import build_supernet, set_seed
+    from supernetbench.harness.supernet import SupernetConfig
+
     end = rep.t0 + cfg.budget - cfg.reserve
 
     def box(seconds: float) -> float:
@@ -626,7 +635,7 @@ def run_session(out: Path, device: str = "auto", tiny: bool = False, budget: flo
         state["space"] = Space()
         rec["classes"] = len(state["space"].reps)
     if "data" not in state or "space" not in state:
-        return rep.data
+        return
     data, space = state["data"], state["space"]
     ceilings = {}
     if "ceilings" in parts:
@@ -652,8 +661,6 @@ def run_session(out: Path, device: str = "auto", tiny: bool = False, budget: flo
                 part_signal(rec, trained, untrained, data, space, cfg, end)
             finally:
                 shutil.rmtree(runs, ignore_errors=True)
-    rep.save()
-    return rep.data
 
 
 def main(argv=None) -> int:

@@ -61,7 +61,9 @@ def test_tiny_session_writes_a_sane_report(device_data, tmp_path, capsys):
     assert set(rep["parts"]) == {"tests", "setup", "ceilings", "engine", "signal"}
     assert all(p["status"] in ("ok", "cut") and p["seconds"] >= 0 for p in rep["parts"].values()), rep["parts"]
     assert rep["config"]["C"] == 4 and rep["args"]["tiny"] is True and rep["elapsed_s"] > 0
-    assert rep["parts"]["tests"]["returncode"] in (0, 5) and (out / "pytest-gpu.log").is_file()
+    tests = rep["parts"]["tests"]  # no CUDA here: all skipped (0) or deselected (5); a loaded machine may cut it
+    assert (out / "pytest-gpu.log").is_file() and "-m gpu" in tests["command"]
+    assert tests["returncode"] in (0, 5) or (tests["status"] == "cut" and tests["returncode"] is None)
     ce = rep["parts"]["ceilings"]
     assert ce["copy_bytes_per_s"] > 0 and ce["fp32_flops"] > 0
 
