@@ -234,16 +234,12 @@ def _decode(pack: Path, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     import concurrent.futures as cf
     import multiprocessing as mp
 
-    parts = np.array_split(idx, workers)
+    from functools import partial
+
+    one = partial(decode_cifar10_pack, pack, "train", exact=True, verify=False, progress=False)  # picklable
     with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
-        res = list(ex.map(_decode_part, [pack] * workers, parts))
+        res = list(ex.map(one, np.array_split(idx, workers)))
     return np.concatenate([r[0] for r in res]), np.concatenate([r[1] for r in res])
-
-
-def _decode_part(pack: Path, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from supernetbench.harness.data.cifar import decode_cifar10_pack
-
-    return decode_cifar10_pack(pack, "train", idx, exact=True, verify=False, progress=False)
 
 
 # ------------------------------------------------------------------------------------ measuring
