@@ -1,4 +1,4 @@
-"""The batched engine's shared ReLU against its first version and the naive path, in one run (CPU or GPU).
+"""The batched engine's shared ReLU against one ReLU per edge and op, and the naive path, in one run (CPU or GPU).
 
 On one randomly initialised float32 supernet and random images (``benchmarks/common.py`` builders),
 the same sample of functional classes is scored by ``score_archs`` (naive), the batched engine with the

@@ -8,7 +8,7 @@ with its error and the others still run, and the report is rewritten atomically 
 1. ``tests``: ``pytest -m gpu`` on the CUDA tests (subprocess, output captured to ``pytest-gpu.log``);
 2. ``ceilings``: the device's measured copy bandwidth and fp32 / bf16 matmul rates (the floors' peaks);
 3. ``engine``: at the paper setting (C=16, N=5, CIFAR-10) on one supernet, the naive per-arch path on
-   a class sample and the batched engine (exact, exact without the shared ReLU = the first version,
+   a class sample and the batched engine (exact, exact with a ReLU per edge and op instead of per node,
    bf16) on a larger one, on the 1,664 scoring images and on the 25,000-image valid half: time, peak
    memory, archs/s, ratio to naive, distance to the compute and memory floors
    (:func:`benchmarks.physical_limits.per_image_work`);
@@ -433,7 +433,7 @@ def part_engine(rec: dict, net, data, space: Space, cfg: SessionConfig, ceilings
                 continue
             got = sample[:done]
             s_cls = r["seconds"] / done
-            row = {"engine": "batched" if share else "batched (per-op ReLU, first version)", "precision": precision,
+            row = {"engine": "batched" if share else "batched (per-op ReLU)", "precision": precision,
                    "images": images, "classes": done, "archs_covered": int(space.sizes[got].sum()),
                    "seconds": r["seconds"], "s_per_class": s_cls,
                    "archs_per_s": float(space.sizes[got].sum()) / r["seconds"], "full_space_s": s_cls * n_cls,

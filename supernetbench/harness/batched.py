@@ -166,24 +166,33 @@ def _rows(values: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
 
 
 def _sum_terms(terms, like: torch.Tensor) -> Rows:
-    """Node = left-fold sum of its incoming edges' outputs per arch, each distinct sum once."""
+    """Node = left-fold sum of its incoming edges' outputs per arch, each distinct sum once. A row's
+    first non-``none`` term is copied in (``index_copy_``), the later ones added in edge order: the
+    per-arch fold's values (its ``none`` terms are zeros, and 0 + a == a exactly) without a zero-filled
+    buffer to read and write; rows with no term at all are zero-filled at the end."""
     n = len(terms[0][1])
     key = np.stack([np.where(pos >= 0, ops * (1 << 20) + pos, -1) for _, ops, pos in terms], axis=1)
     uniq, first, idx = np.unique(key, axis=0, return_index=True, return_inverse=True)
     acc = None
+    written = np.zeros(len(uniq), dtype=bool)
     for tensors, ops, pos in terms:
         for o, values in tensors.items():
             members = np.flatnonzero(ops[first] == o)
             if len(members) == 0:
                 continue
-            part = _rows(values, pos[first[members]])
-            if acc is None:  # zeros + a == a exactly, so starting from zero keeps the left fold's rounding
-                acc = torch.zeros((values.shape[0], len(uniq), *values.shape[2:]), dtype=values.dtype,
+            if acc is None:
+                acc = torch.empty((values.shape[0], len(uniq), *values.shape[2:]), dtype=values.dtype,
                                   device=values.device)
-            acc.index_add_(1, torch.as_tensor(members, device=values.device), part)
+            new = ~written[members]
+            for sel, put in ((members[new], acc.index_copy_), (members[~new], acc.index_add_)):
+                if len(sel):
+                    put(1, torch.as_tensor(sel, device=values.device), _rows(values, pos[first[sel]]))
+            written[members] = True
     if acc is None:  # every incoming edge is `none` for every arch
         acc = torch.zeros((like.shape[0], 1, *like.shape[2:]), dtype=like.dtype, device=like.device)
         return Rows(acc, np.zeros(n, dtype=np.int64))
+    if not written.all():
+        acc.index_fill_(1, torch.as_tensor(np.flatnonzero(~written), device=acc.device), 0.0)
     return Rows(acc, idx.reshape(-1))
 
 
@@ -254,8 +263,8 @@ class BatchedScorer:
     """Correct-prediction counts of chunks of archs (rows of op indices), stacked per op.
 
     ``chunk``: archs per forward (None: sized to free GPU memory, 64 on CPU). ``share_relu``: each
-    node's ReLU once per cell for all conv ops reading it (default; ``False`` is the per-op ReLU of
-    the first version, kept to measure the difference - both give identical counts, tested).
+    node's ReLU once per cell for all conv ops reading it (default; ``False``: one ReLU per edge and op, as
+    the first version did, kept to measure the difference - both give identical bits, tested).
     """
 
     def __init__(self, net: NB201Supernet, sd, cfg, *, precision: str = "exact", chunk: int | None = None,
