@@ -102,7 +102,11 @@ def _conv_bn(mod: nn.Sequential, x: torch.Tensor, bn_state: _BNState, relu_done:
 class _Relu:
     """ReLU of a node's unique rows, computed at most once per node (shared by every conv op on every
     edge that leaves the node) instead of once per (edge, op): relu and the row gather commute
-    exactly, so gathering rows of the rectified node gives the per-op path's bits."""
+    exactly, so gathering rows of the rectified node gives the per-op path's bits.
+
+    Sharing pays only when the conv ops reading the node would rectify more rows than it holds
+    (per op: gather + relu = 4 passes over its rows; shared: 2 over the node + 2 per op's gather),
+    so ``_cell`` shares where that row count exceeds the node's (always for the stem output)."""
 
     def __init__(self, values: torch.Tensor):
         self.values, self._relu = values, None
@@ -131,7 +135,7 @@ def _cell(cell: SearchCell, x: Rows, archs: np.ndarray, bn_state: _BNState, shar
     (``share_relu``) each node's ReLU once for all the conv ops that read it."""
     space = cell.space
     nodes = [x]
-    relus = [_Relu(x.values)] if share_relu else None
+    relus = [_shared_relu(cell, x, 0, archs)] if share_relu else None
     for i in range(1, space.num_nodes):
         terms = []  # per incoming edge: (value tensors by op, per-arch op, per-arch row in that tensor)
         for e, (to, frm) in enumerate(space.edges):
@@ -150,13 +154,25 @@ def _cell(cell: SearchCell, x: Rows, archs: np.ndarray, bn_state: _BNState, shar
                     tensors[o], pos[sel] = src.values, src.idx[sel]
                     continue
                 rows, inv = np.unique(src.idx[sel], return_inverse=True)
-                tensors[o] = _apply_op(module, src, rows, bn_state, relus[frm] if relus else None)
+                tensors[o] = _apply_op(module, src, rows, bn_state, relus[frm] if relus is not None else None)
                 pos[sel] = inv.reshape(-1)
             terms.append((tensors, ops, pos))
         nodes.append(_sum_terms(terms, x.values))
         if relus is not None:
-            relus.append(_Relu(nodes[-1].values))
+            relus.append(_shared_relu(cell, nodes[-1], i, archs))
     return nodes[-1]
+
+
+def _shared_relu(cell: SearchCell, node: Rows, j: int, archs: np.ndarray) -> _Relu | None:
+    """A shared ReLU for node ``j`` when its conv readers would rectify more rows than it holds."""
+    need = 0
+    for e, (_, frm) in enumerate(cell.space.edges):
+        if frm != j:
+            continue
+        for o in np.unique(archs[:, e]):
+            if isinstance(cell.edges[e][o], ReLUConvBN):
+                need += len(np.unique(node.idx[archs[:, e] == o]))
+    return _Relu(node.values) if need > node.values.shape[1] else None
 
 
 def _rows(values: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
