@@ -52,12 +52,29 @@ def _setup(seed: int, mode: str, n_cells: int, dtype=torch.float64, images: int 
 
 @settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 10_000), mode=st.sampled_from(["batch", "running", "recalibrate"]),
-       n_cells=st.integers(1, 2), chunk=st.sampled_from([1, 7, 64]))
-def test_batched_counts_equal_per_arch_path(seed, mode, n_cells, chunk):
+       n_cells=st.integers(1, 2), chunk=st.sampled_from([1, 7, 64]), share_relu=st.booleans())
+def test_batched_counts_equal_per_arch_path(seed, mode, n_cells, chunk, share_relu):
     net, sd, cfg, archs = _setup(seed, mode, n_cells)
     naive = score_archs(net, archs, sd, cfg)
-    batched = BatchedScorer(_prepared(net, cfg), sd, cfg, chunk=chunk).accuracy(archs)
+    batched = BatchedScorer(_prepared(net, cfg), sd, cfg, chunk=chunk, share_relu=share_relu).accuracy(archs)
     np.testing.assert_array_equal(batched, naive)
+
+
+@pytest.mark.parametrize("mode", ["batch", "running"])
+def test_shared_relu_gives_the_per_op_logits_bit_for_bit(mode):
+    """One ReLU per node, gathered afterwards, = ReLU per (edge, op) on the gathered rows: the same
+    bits, not only the same counts (relu and index_select commute exactly)."""
+    from supernetbench.harness.batched import _BNState, _stem, batched_logits
+
+    net, sd, cfg, archs = _setup(7, mode, 2)
+    net = _prepared(net, cfg)
+    out = []
+    for share in (True, False):
+        state = _BNState("running" if mode == "running" else "batch")
+        with torch.no_grad():
+            logits, idx = batched_logits(net, _stem(net, sd.x, state), archs, state, share_relu=share)
+        out.append(logits[:, torch.as_tensor(idx)])
+    assert torch.equal(out[0], out[1])
 
 
 @pytest.mark.parametrize("mode", ["batch", "running", "recalibrate"])

@@ -7,7 +7,9 @@ input row coincide for several archs runs once for all of them (the prefix shari
 :class:`~supernetbench.harness.scoring.PrefixScorer`, in every cell). Per edge, the archs are
 grouped by op and each op runs once on the stacked rows: one large convolution with the shared
 weights instead of one small call per arch (what fills a GPU; on CPU, stacking costs more per arch
-than separate calls, see ``benchmarks/README.md``).
+than separate calls, see ``benchmarks/README.md``). A node's ReLU is computed once per cell and shared
+by every conv op on every edge leaving it (ReLU and the row gather commute exactly), instead of once
+per (edge, op) on a gathered copy: fewer passes over memory, which bounds this engine on a GPU.
 
 BatchNorm stays per arch (protocol P1) in every mode:
 
@@ -90,26 +92,50 @@ def _flat(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
 
 
-def _conv_bn(mod: nn.Sequential, x: torch.Tensor, bn_state: _BNState) -> torch.Tensor:
-    """ReLU -> Conv -> per-row BN on (B, rows, C, H, W)."""
+def _conv_bn(mod: nn.Sequential, x: torch.Tensor, bn_state: _BNState, relu_done: bool = False) -> torch.Tensor:
+    """ReLU -> Conv -> per-row BN on (B, rows, C, H, W); ``relu_done``: ``x`` is already rectified."""
     conv, bn = mod[1], mod[2]
-    y = conv(F.relu(_flat(x)))
+    y = conv(_flat(x) if relu_done else F.relu(_flat(x)))
     return bn_state(bn, y.view(*x.shape[:2], *y.shape[1:]))
 
 
-def _apply_op(op: nn.Module, x: torch.Tensor, bn_state: _BNState) -> torch.Tensor:
+class _Relu:
+    """ReLU of a node's unique rows, computed at most once per node (shared by every conv op on every
+    edge that leaves the node) instead of once per (edge, op): relu and the row gather commute
+    exactly, so gathering rows of the rectified node gives the per-op path's bits.
+
+    Sharing pays only when the conv ops reading the node would rectify more rows than it holds
+    (per op: gather + relu = 4 passes over its rows; shared: 2 over the node + 2 per op's gather),
+    so ``_cell`` shares where that row count exceeds the node's (always for the stem output)."""
+
+    def __init__(self, values: torch.Tensor):
+        self.values, self._relu = values, None
+
+    def __call__(self) -> torch.Tensor:
+        if self._relu is None:
+            self._relu = F.relu(self.values)
+        return self._relu
+
+
+def _apply_op(op: nn.Module, src: Rows, rows: np.ndarray, bn_state: _BNState, relu: _Relu | None) -> torch.Tensor:
+    """``op`` on rows ``rows`` of ``src`` (the (B, rows, C, H, W) stack of their outputs)."""
     if isinstance(op, ReLUConvBN):
-        return _conv_bn(op, x, bn_state)
+        if relu is not None:
+            return _conv_bn(op, _rows(relu(), rows), bn_state, relu_done=True)
+        return _conv_bn(op, _rows(src.values, rows), bn_state)
     if isinstance(op, nn.AvgPool2d):
+        x = _rows(src.values, rows)
         y = op(_flat(x))
         return y.view(*x.shape[:2], *y.shape[1:])
     raise TypeError(f"batched scoring does not know the op {type(op).__name__}")
 
 
-def _cell(cell: SearchCell, x: Rows, archs: np.ndarray, bn_state: _BNState) -> Rows:
-    """One search cell for every arch of the chunk, each distinct (op, input row) computed once."""
+def _cell(cell: SearchCell, x: Rows, archs: np.ndarray, bn_state: _BNState, share_relu: bool = True) -> Rows:
+    """One search cell for every arch of the chunk, each distinct (op, input row) computed once, and
+    (``share_relu``) each node's ReLU once for all the conv ops that read it."""
     space = cell.space
     nodes = [x]
+    relus = [_shared_relu(cell, x, 0, archs)] if share_relu else None
     for i in range(1, space.num_nodes):
         terms = []  # per incoming edge: (value tensors by op, per-arch op, per-arch row in that tensor)
         for e, (to, frm) in enumerate(space.edges):
@@ -128,11 +154,25 @@ def _cell(cell: SearchCell, x: Rows, archs: np.ndarray, bn_state: _BNState) -> R
                     tensors[o], pos[sel] = src.values, src.idx[sel]
                     continue
                 rows, inv = np.unique(src.idx[sel], return_inverse=True)
-                tensors[o] = _apply_op(module, _rows(src.values, rows), bn_state)
+                tensors[o] = _apply_op(module, src, rows, bn_state, relus[frm] if relus is not None else None)
                 pos[sel] = inv.reshape(-1)
             terms.append((tensors, ops, pos))
         nodes.append(_sum_terms(terms, x.values))
+        if relus is not None:
+            relus.append(_shared_relu(cell, nodes[-1], i, archs))
     return nodes[-1]
+
+
+def _shared_relu(cell: SearchCell, node: Rows, j: int, archs: np.ndarray) -> _Relu | None:
+    """A shared ReLU for node ``j`` when its conv readers would rectify more rows than it holds."""
+    need = 0
+    for e, (_, frm) in enumerate(cell.space.edges):
+        if frm != j:
+            continue
+        for o in np.unique(archs[:, e]):
+            if isinstance(cell.edges[e][o], ReLUConvBN):
+                need += len(np.unique(node.idx[archs[:, e] == o]))
+    return _Relu(node.values) if need > node.values.shape[1] else None
 
 
 def _rows(values: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
@@ -142,24 +182,33 @@ def _rows(values: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
 
 
 def _sum_terms(terms, like: torch.Tensor) -> Rows:
-    """Node = left-fold sum of its incoming edges' outputs per arch, each distinct sum once."""
+    """Node = left-fold sum of its incoming edges' outputs per arch, each distinct sum once. A row's
+    first non-``none`` term is copied in (``index_copy_``), the later ones added in edge order: the
+    per-arch fold's values (its ``none`` terms are zeros, and 0 + a == a exactly) without a zero-filled
+    buffer to read and write; rows with no term at all are zero-filled at the end."""
     n = len(terms[0][1])
     key = np.stack([np.where(pos >= 0, ops * (1 << 20) + pos, -1) for _, ops, pos in terms], axis=1)
     uniq, first, idx = np.unique(key, axis=0, return_index=True, return_inverse=True)
     acc = None
+    written = np.zeros(len(uniq), dtype=bool)
     for tensors, ops, pos in terms:
         for o, values in tensors.items():
             members = np.flatnonzero(ops[first] == o)
             if len(members) == 0:
                 continue
-            part = _rows(values, pos[first[members]])
-            if acc is None:  # zeros + a == a exactly, so starting from zero keeps the left fold's rounding
-                acc = torch.zeros((values.shape[0], len(uniq), *values.shape[2:]), dtype=values.dtype,
+            if acc is None:
+                acc = torch.empty((values.shape[0], len(uniq), *values.shape[2:]), dtype=values.dtype,
                                   device=values.device)
-            acc.index_add_(1, torch.as_tensor(members, device=values.device), part)
+            new = ~written[members]
+            for sel, put in ((members[new], acc.index_copy_), (members[~new], acc.index_add_)):
+                if len(sel):
+                    put(1, torch.as_tensor(sel, device=values.device), _rows(values, pos[first[sel]]))
+            written[members] = True
     if acc is None:  # every incoming edge is `none` for every arch
         acc = torch.zeros((like.shape[0], 1, *like.shape[2:]), dtype=like.dtype, device=like.device)
         return Rows(acc, np.zeros(n, dtype=np.int64))
+    if not written.all():
+        acc.index_fill_(1, torch.as_tensor(np.flatnonzero(~written), device=acc.device), 0.0)
     return Rows(acc, idx.reshape(-1))
 
 
@@ -171,11 +220,15 @@ def _block(block: ResNetBasicBlock, x: Rows, bn_state: _BNState) -> Rows:
     return Rows(out + short.view(out.shape), x.idx)
 
 
-def batched_logits(net: NB201Supernet, x0: torch.Tensor, archs: np.ndarray, bn_state: _BNState) -> tuple[torch.Tensor, np.ndarray]:
+def batched_logits(net: NB201Supernet, x0: torch.Tensor, archs: np.ndarray, bn_state: _BNState,
+                   share_relu: bool = True) -> tuple[torch.Tensor, np.ndarray]:
     """Logits (B, rows, classes) and the row of each arch, from the stem output ``x0`` (B, C, H, W)."""
     h = Rows(x0.unsqueeze(1), np.zeros(len(archs), dtype=np.int64))
     for layer in net.layers:
-        h = _cell(layer, h, archs, bn_state) if isinstance(layer, SearchCell) else _block(layer, h, bn_state)
+        if isinstance(layer, SearchCell):
+            h = _cell(layer, h, archs, bn_state, share_relu)
+        else:
+            h = _block(layer, h, bn_state)
     v = F.relu(bn_state(net.lastact[0], h.values))
     pooled = v.mean(dim=(3, 4))
     return net.classifier(pooled), h.idx
@@ -225,13 +278,16 @@ def precision_context(precision: str, device: torch.device | str):
 class BatchedScorer:
     """Correct-prediction counts of chunks of archs (rows of op indices), stacked per op.
 
-    ``chunk``: archs per forward (None: sized to free GPU memory, 64 on CPU).
+    ``chunk``: archs per forward (None: sized to free GPU memory, 64 on CPU). ``share_relu``: each
+    node's ReLU once per cell for all conv ops reading it (default; ``False``: one ReLU per edge and op, as
+    the first version did, kept to measure the difference - both give identical bits, tested).
     """
 
-    def __init__(self, net: NB201Supernet, sd, cfg, *, precision: str = "exact", chunk: int | None = None):
+    def __init__(self, net: NB201Supernet, sd, cfg, *, precision: str = "exact", chunk: int | None = None,
+                 share_relu: bool = True):
         self.device = next(net.parameters()).device
         check_precision(precision, self.device)
-        self.net, self.cfg, self.precision = net, cfg, precision
+        self.net, self.cfg, self.precision, self.share_relu = net, cfg, precision, share_relu
         bs = cfg.batch_size
         self.batches = [(sd.x[i : i + bs], sd.y[i : i + bs]) for i in range(0, len(sd.y), bs)]
         self.recal = sd.recal
@@ -240,12 +296,13 @@ class BatchedScorer:
 
     def _auto_chunk(self) -> int:
         """Archs per forward: ~40% of free GPU memory over an estimate of the live activations
-        (about 12 node-sized tensors per arch and image at the widest stage)."""
+        (about 12 node-sized tensors per arch and image at the widest stage, 15 when the rectified
+        nodes of a cell are kept for sharing)."""
         if self.device.type != "cuda":
             return 64
         free, _ = torch.cuda.mem_get_info(self.device)
         x = self.batches[0][0]
-        per_arch = 12 * len(x) * self.net.config.C * x.shape[-1] * x.shape[-2] * x.element_size()
+        per_arch = (15 if self.share_relu else 12) * len(x) * self.net.config.C * x.shape[-1] * x.shape[-2] * x.element_size()
         return int(max(1, min(1024, 0.4 * free // per_arch)))
 
     def _bn_mode(self) -> str:
@@ -271,11 +328,11 @@ class BatchedScorer:
                 state.mode = "collect"
                 for xb in self.recal:
                     state.batches += 1
-                    batched_logits(net, _stem(net, xb, state), archs, state)
+                    batched_logits(net, _stem(net, xb, state), archs, state, self.share_relu)
                 state.mode = "apply"
             correct = torch.zeros(len(archs), dtype=torch.int64, device=self.device)
             for x, y in self.batches:
-                logits, idx = batched_logits(net, _stem(net, x, state), archs, state)
+                logits, idx = batched_logits(net, _stem(net, x, state), archs, state, self.share_relu)
                 hits = (logits.argmax(-1) == y.unsqueeze(1)).sum(0)
                 correct += hits[torch.as_tensor(idx, device=self.device)]
         return correct.cpu().numpy()
