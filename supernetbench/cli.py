@@ -214,6 +214,9 @@ def cmd_convert(args) -> int:
     from .harness.benchmark import convert_official, load_ground_truth
 
     _check_output(args.out, "--out")
+    if not Path(args.source).exists():  # before the pickle question: there is no file to trust
+        raise FileNotFoundError(f"--source {_clip(args.source)} not found; give the path of the official "
+                                "NATS-Bench (tss) file or directory")
     out = convert_official(args.source, args.out, trust_pickle=args.trust_pickle)
     gt = load_ground_truth(out)
     _print({"table": str(out), "archs": len(gt)}, args.json)
@@ -524,6 +527,7 @@ def cmd_proxy(args) -> int:
     from .harness.pipeline import proxy_scores, stage1_metrics
     from .harness.store import atomic_save_npy
 
+    _check_output(args.out, "--out")  # before any work: a missing directory is an error, never created
     gt = load_ground_truth()
     idx, scores, info = proxy_scores(args.run, args.measure, args.candidates, seed=args.seed,
                                      distribution=args.distribution, device=args.device, data_root=args.data_root,

@@ -40,3 +40,28 @@ def test_suites_stop_with_one_line_on_a_bad_thread_count():
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "error: SUPERNETBENCH_THREADS='abc' is not a positive integer" in r.stdout + r.stderr
     assert "Traceback" not in r.stdout + r.stderr
+
+
+# ------------------------------------------------------------------------------ small CLI promises
+def test_convert_missing_source_is_not_found_not_a_pickle(tmp_path):
+    rc, _, err = run_cli("nb201-convert", "--source", str(tmp_path / "nope"), "--out", str(tmp_path / "t.csv"))
+    assert rc == 2 and "not found" in error_line(err) and "pickle" not in err
+
+
+def test_proxy_out_into_a_missing_directory_is_refused_before_work(tmp_path):
+    rc, _, err = run_cli("proxy", "--run", str(tmp_path), "--measure", "synflow", "--out", str(tmp_path / "no" / "x.npy"))
+    assert rc == 2 and "directory" in error_line(err) and "does not exist; create it first" in err
+    assert not (tmp_path / "no").exists()
+
+
+def test_index_md_escapes_copied_paths(tmp_path):
+    from supernetbench.report.html import md_escape, render_markdown
+
+    path = "/data/my_runs*[old] #1 <b>x</b>\n- not a list"
+    md = render_markdown([("list", [f"data: {path}"]), ("warning", path), ("p", path)], tmp_path)
+    assert "my\\_runs\\*\\[old\\] \\#1 \\<b\\>x\\</b\\>" in md
+    assert "\n- not a list" not in md and md.count("\n- ") == 0 and md.startswith("- data:")
+    # unescaping gives back the text, with the line break as a space
+    import re
+
+    assert re.sub(r"\\(.)", r"\1", md_escape(path)) == path.replace("\n", " ")
