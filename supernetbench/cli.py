@@ -97,12 +97,13 @@ def _adaptive_score(args) -> int:
     from .harness.device import resolve_device
     from .harness.engine import cached_search_data, train_supernet
     from .harness.pipeline import stage1_metrics
-    from .harness.scoring import ScoreConfig, make_scoring_data
+    from .harness.scoring import ScoreConfig, check_precision_dtype, make_scoring_data
     from .harness.store import atomic_save_npy
 
     if args.selectors:
         raise ValueError("--adaptive scores only; run `select` without --adaptive for Stage 2")
     spec = _spec(args)
+    check_precision_dtype(args.precision, spec.profile.torch_dtype)  # before any training
     dev = resolve_device(args.device)
     gt = load_ground_truth()
     run = train_supernet(spec, runs_root=args.runs_root, device=dev, progress=not args.json)

@@ -65,3 +65,24 @@ def test_index_md_escapes_copied_paths(tmp_path):
     import re
 
     assert re.sub(r"\\(.)", r"\1", md_escape(path)) == path.replace("\n", " ")
+
+
+# ------------------------------------------------------------------------------ bf16 on float64
+@pytest.mark.parametrize("extra", [[], ["--adaptive"]])
+def test_bf16_on_a_float64_profile_is_refused_before_work(tmp_path, extra):
+    rc, _, err = run_cli("score", "--algo", "darts", "--profile", "smoke", "--precision", "bf16",
+                         "--runs-root", str(tmp_path / "runs"), *extra)
+    assert rc == 2 and "float64" in error_line(err) and "--precision exact" in err
+    assert not (tmp_path / "runs").exists()  # nothing trained
+
+
+def test_bf16_on_float64_is_refused_by_the_scoring_api_too():
+    import numpy as np
+    import torch
+
+    from supernetbench.harness.scoring import ScoreConfig, ScoringData, score_space
+
+    net = torch.nn.Linear(2, 2).double()
+    sd = ScoringData(torch.zeros(1, 2, dtype=torch.float64), torch.zeros(1, dtype=torch.long), (), "x")
+    with pytest.raises(ValueError, match="float64 under a bf16 label"):
+        score_space(net, np.zeros((1, 6), dtype=np.int64), sd, ScoreConfig(), precision="bf16", progress=False)

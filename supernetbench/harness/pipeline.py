@@ -18,7 +18,7 @@ from .benchmark import GroundTruth, load_ground_truth
 from .device import resolve_device
 from .engine import RunSpec, SearchRun, cached_search_data, train_supernet
 from .artifacts import cached_selection
-from .scoring import ScoreConfig, cached_score_space
+from .scoring import ScoreConfig, cached_score_space, check_precision_dtype
 
 
 def stage1_metrics(test_acc: np.ndarray, scores: np.ndarray, archprob: np.ndarray, group_size: int = 625) -> dict[str, Any]:
@@ -108,6 +108,7 @@ def evaluate(
                 raise
             skipped[name] = str(e)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
+    check_precision_dtype(precision, spec.profile.torch_dtype)  # before any training
     gt = gt or load_ground_truth()
     cfg = ScoreConfig.from_profile(spec.profile)
     names = [n for n in chosen if n not in skipped]

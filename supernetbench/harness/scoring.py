@@ -226,6 +226,15 @@ class PrefixScorer:
         return 100.0 * correct / self.n_images
 
 
+def check_precision_dtype(precision: str, dtype: torch.dtype) -> None:
+    """bf16 autocast leaves float64 arithmetic untouched: on a float64 profile (``smoke``) "bf16" would
+    be exact float64 under a bf16 label (and a bf16 cache entry identical to the exact one). Refused."""
+    if precision == "bf16" and dtype == torch.float64:
+        raise ValueError("--precision bf16 on a float64 profile would score in exact float64 under a bf16 label "
+                         "(autocast does not touch float64); use --precision exact, or a float32 profile "
+                         "(e.g. --set dtype=float32, or --profile demo/paper)")
+
+
 def score_space(
     net: nn.Module,
     archs: np.ndarray,
@@ -250,6 +259,7 @@ def score_space(
     """
     engine, channels_last = resolve_engine(engine, net)
     device = next(net.parameters()).device
+    check_precision_dtype(precision, next(net.parameters()).dtype)
     check_precision(precision, device)
     if engine == "naive":
         return score_archs(net, archs, sd, cfg, progress=progress, precision=precision)
