@@ -86,3 +86,25 @@ def test_bf16_on_float64_is_refused_by_the_scoring_api_too():
     sd = ScoringData(torch.zeros(1, 2, dtype=torch.float64), torch.zeros(1, dtype=torch.long), (), "x")
     with pytest.raises(ValueError, match="float64 under a bf16 label"):
         score_space(net, np.zeros((1, 6), dtype=np.int64), sd, ScoreConfig(), precision="bf16", progress=False)
+
+
+# ------------------------------------------------------------------------------ orphan-temp sweep
+def test_sweep_walks_only_the_directories_the_harness_owns(tmp_path):
+    import time
+
+    from supernetbench.harness.store import sweep_harness_temps
+
+    store, home = tmp_path / "store", tmp_path / "home"
+    run = home / "darts-cifar10-s0-smoke-0123456789abcdef"
+    ours = [store / "scores" / ".x.npz.0123abcd.tmp", run / "selections" / ".p.json.89abcdef.tmp",
+            store / "studies" / "study-1" / ".s.json.00112233.tmp"]
+    users = [store / ".notes.txt.0123abcd.tmp", store / "mine" / ".a.b.0123abcd.tmp",
+             home / ".bashrc.deadbeef.tmp", home / "photos" / ".img.jpg.cafebabe.tmp"]
+    old = time.time() - 7200
+    for f in ours + users:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"x")
+        os.utime(f, (old, old))
+    assert sorted(sweep_harness_temps(store, home)) == sorted(ours)
+    assert all(f.exists() for f in users) and not any(f.exists() for f in ours)
+    assert sweep_harness_temps(tmp_path / "absent", tmp_path / "absent") == []
