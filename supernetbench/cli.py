@@ -268,7 +268,7 @@ def cmd_report(args) -> int:
             out = Path(args.out) / dataset if args.study is not None else Path(args.out)
             inputs = collect(spec.algos, spec.selectors, dataset, spec.seeds, spec.stage_profile(),
                              reliance=spec.reliance, r_u=spec.r_u, device=args.device, runs_root=spec.runs_path,
-                             data_root=spec.data_root, compute=not args.artifacts_only)
+                             data_root=spec.data_root, compute=not args.artifacts_only, store=spec.store)
             index = write_report(inputs, out, pdf=args.pdf)
             print((out / "tables" / "s1xs2_test_error.md").read_text())
             print(f"wrote {index} and {index.with_suffix('.md')}")

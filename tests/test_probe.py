@@ -108,3 +108,36 @@ def test_sweep_walks_only_the_directories_the_harness_owns(tmp_path):
     assert sorted(sweep_harness_temps(store, home)) == sorted(ours)
     assert all(f.exists() for f in users) and not any(f.exists() for f in ours)
     assert sweep_harness_temps(tmp_path / "absent", tmp_path / "absent") == []
+
+
+# ------------------------------------------------------------------------------ the suggested command
+def test_suggested_command_names_the_store_and_quotes_paths(tmp_path, monkeypatch):
+    import shlex
+
+    monkeypatch.setenv("SUPERNETBENCH_CACHE", str(tmp_path / "default cache"))
+    store = tmp_path / "my store"
+    rc, _, err = run_cli("report", "--algos", "darts", "--seeds", "0", "--profile", "smoke", "--store", str(store),
+                         "--artifacts-only", "--device", "cpu", "--out", str(tmp_path / "rep"))
+    line = error_line(err)
+    assert rc == 2 and "missing" in line
+    cmd = line.split("make them with: ", 1)[1].split("; missing: ", 1)[0]
+    argv = shlex.split(cmd)  # pastes as it is: the quoted path is one argument
+    assert argv[:2] == ["supernetbench", "study"] and argv[argv.index("--store") + 1] == str(store)
+    assert "--runs-root" not in argv  # the runs are the store's own
+    assert not store.exists() and not (tmp_path / "default cache").exists()  # artifacts-only wrote nothing
+
+
+def test_study_command_quotes_runs_root_data_root_and_overrides(tmp_path):
+    import shlex
+
+    from supernetbench.harness.artifacts import study_command
+    from supernetbench.harness.engine import RunSpec
+    from supernetbench.harness.profiles import get_profile
+
+    spec = RunSpec("darts", "cifar10", 0, get_profile("smoke", {"epochs": 2}), (), str(tmp_path / "data $HOME"))
+    argv = shlex.split(study_command(spec, ["valid"], tmp_path / "runs; rm -rf x", store=tmp_path / "st'ore"))
+    assert argv[argv.index("--runs-root") + 1] == str(tmp_path / "runs; rm -rf x")
+    assert argv[argv.index("--data-root") + 1] == str(tmp_path / "data $HOME")
+    assert argv[argv.index("--store") + 1] == str(tmp_path / "st'ore") and "epochs=2" in argv
+    # runs under <store>/runs: no --runs-root
+    assert "--runs-root" not in study_command(spec, ["valid"], tmp_path / "s" / "runs", store=tmp_path / "s")

@@ -120,25 +120,35 @@ def cached_selection(ctx, name: str, *, progress: bool = False, allow_compute: b
 
 
 def study_command(spec: RunSpec, selectors: list[str], runs_root: str | Path | None = None, *,
-                  algos: list[str] | None = None, seeds: list[int] | None = None, extra: tuple[str, ...] = ()) -> str:
-    """The ``supernetbench study`` command that makes every artifact of ``evaluate(spec, selectors)``
-    (same ``$SUPERNETBENCH_CACHE``; ``--runs-root`` when the runs are not under ``cache_dir()/runs``);
+                  algos: list[str] | None = None, seeds: list[int] | None = None, extra: tuple[str, ...] = (),
+                  store: str | Path | None = None) -> str:
+    """The ``supernetbench study`` command that makes every artifact of ``evaluate(spec, selectors)``:
+    ``--store`` when ``store`` is given (else the same ``$SUPERNETBENCH_CACHE``), ``--runs-root`` when
+    the runs are not under ``<store>/runs``; every value shell-quoted, so it pastes as it is.
     ``algos`` / ``seeds`` widen it to several methods / seeds, ``extra`` adds flags."""
+    import shlex
+
     from .engine import default_runs_root
     from .store import cache_dir
 
+    q = shlex.quote
     p = spec.profile
     base = PROFILES.get(p.name)
-    sets = [] if base is None else [f"--set {k}={v}" for k, v in p.to_dict().items() if getattr(base, k) != v]
+    sets = [] if base is None else [f"--set {q(f'{k}={v}')}" for k, v in p.to_dict().items() if getattr(base, k) != v]
+    store_root = Path(store) if store is not None else cache_dir()
     root = Path(runs_root) if runs_root is not None else default_runs_root()
-    where = [] if root.resolve() == (cache_dir() / "runs").resolve() else [f"--runs-root {root}"]
+    where = [f"--store {q(str(store))}"] if store is not None else []
+    if root.resolve() != (store_root / "runs").resolve():
+        where.append(f"--runs-root {q(str(root))}")
+    data = [f"--data-root {q(str(spec.data_root))}"] if spec.data_root else []
     if spec.method_options:  # a study trains method defaults only
-        opts = [f"--opt {k}={v}" for k, v in spec.method_options]
-        return " ".join(["supernetbench evaluate", f"--algo {spec.algo}", f"--dataset {spec.dataset}",
-                         f"--seed {spec.seed}", f"--profile {p.name}", *sets, *opts, *where,
-                         f"--selectors {' '.join(selectors)}"])
-    parts = ["supernetbench study", f"--algos {' '.join(algos or [spec.algo])}",
-             f"--selectors {' '.join(selectors)}" if selectors else "", f"--datasets {spec.dataset}",
-             f"--seeds {' '.join(map(str, seeds if seeds is not None else [spec.seed]))}", f"--profile {p.name}",
-             *sets, f"--data-root {spec.data_root}" if spec.data_root else "", *where, *extra]
+        opts = [f"--opt {q(f'{k}={v}')}" for k, v in spec.method_options]
+        return " ".join(["supernetbench evaluate", f"--algo {q(spec.algo)}", f"--dataset {q(spec.dataset)}",
+                         f"--seed {spec.seed}", f"--profile {q(p.name)}", *sets, *opts, *data,
+                         *[w for w in where if not w.startswith("--store")],
+                         f"--selectors {' '.join(map(q, selectors))}"])
+    parts = ["supernetbench study", f"--algos {' '.join(map(q, algos or [spec.algo]))}",
+             f"--selectors {' '.join(map(q, selectors))}" if selectors else "", f"--datasets {q(spec.dataset)}",
+             f"--seeds {' '.join(map(str, seeds if seeds is not None else [spec.seed]))}", f"--profile {q(p.name)}",
+             *sets, *data, *where, *extra]
     return " ".join(x for x in parts if x)
