@@ -674,8 +674,11 @@ def _describe(e: BaseException) -> tuple[int, str]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     t0 = time.time()
+    from .harness.lifecycle import sigterm_as_interrupt
+
     try:
-        rc = args.func(args)
+        with sigterm_as_interrupt():  # SIGTERM (timeout, kill, a scheduler) ends it as Ctrl-C does
+            rc = args.func(args)
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

@@ -141,3 +141,156 @@ def test_study_command_quotes_runs_root_data_root_and_overrides(tmp_path):
     assert argv[argv.index("--store") + 1] == str(tmp_path / "st'ore") and "epochs=2" in argv
     # runs under <store>/runs: no --runs-root
     assert "--runs-root" not in study_command(spec, ["valid"], tmp_path / "s" / "runs", store=tmp_path / "s")
+
+
+# ------------------------------------------------------------------------------ killing a study's parent
+TINY_SET = ["epochs=3", "train_size=128", "valid_size=64", "score_images=4", "score_batch_size=4", "C=2"]
+
+
+def _children(pid: int) -> set[int]:
+    out: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out |= {int(c) for c in (task / "children").read_text().split()}
+        except OSError:
+            pass
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _start_study(tmp_path) -> tuple[subprocess.Popen, set[int]]:
+    """A tiny two-task study in a subprocess; returns it once its two pool workers are up."""
+    import time
+
+    store = tmp_path / "store"
+    from supernetbench.harness.store import cache_dir
+
+    for f in (cache_dir() / "decoded").glob("cifar10-*.npz"):  # no 30 s decode: the pack is sha256-checked
+        (store / "decoded").mkdir(parents=True, exist_ok=True)
+        (store / "decoded" / f.name).symlink_to(f.resolve())
+    argv = [sys.executable, "-m", "supernetbench.cli", "study", "--algos", "darts", "gdas", "--selectors", "valid",
+            "--seeds", "0", "--profile", "smoke", "--set", *TINY_SET, "--no-reliance", "--device", "cpu",
+            "--workers", "2", "--store", str(store), "--quiet"]
+    proc = subprocess.Popen(argv, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        kids = {c for c in _children(proc.pid) if "watch_parent" in _cmdline(c) or "spawn_main" in _cmdline(c)}
+        if len(kids) >= 2 and all(_threads(c) > 1 for c in kids):  # workers up (their watch thread runs)
+            return proc, kids
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail("the study's workers did not start within 90 s")
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _threads(pid: int) -> int:
+    try:
+        return len(list(Path(f"/proc/{pid}/task").iterdir()))
+    except OSError:
+        return 0
+
+
+def _all_gone(pids: set[int], within_s: float) -> bool:
+    import time
+
+    deadline = time.time() + within_s
+    while time.time() < deadline:
+        if not any(_alive(p) for p in pids):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+linux_only = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc (Linux)")
+
+
+@linux_only
+@pytest.mark.slow  # ~10 s each: a real study subprocess and its pool (CI keeps the two fast tests below)
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGTERM"])
+def test_killing_a_studys_parent_ends_its_workers(tmp_path, sig):
+    import signal
+
+    proc, workers = _start_study(tmp_path)
+    try:
+        proc.send_signal(getattr(signal, sig))
+        _, err = proc.communicate(timeout=60)
+        assert _all_gone(workers, 10), f"workers {workers} outlived their parent ({sig})"
+        if sig == "SIGTERM":  # handled like Ctrl-C: the interrupted line and its status
+            assert proc.returncode == 130 and "interrupted; rerun the same command to resume" in err, err
+        else:
+            assert proc.returncode == -9
+    finally:
+        for p in workers | {proc.pid}:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+
+
+def test_watch_parent_ends_an_orphan(tmp_path):
+    """The watch alone: a grandchild whose parent is SIGKILLed exits within a second or so."""
+    import signal
+    import time
+
+    code = ("import os, subprocess, sys, time\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import os, time; "
+            "from supernetbench.harness.lifecycle import watch_parent; watch_parent(' + str(os.getpid()) + ', 0.1); "
+            "time.sleep(60)'])\n"
+            "print(child.pid, flush=True); time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    time.sleep(1.0)
+    assert _alive(child)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    assert _all_gone({child}, 5)
+
+
+def test_sigterm_ends_a_command_like_ctrl_c(monkeypatch, capsys):
+    import signal
+
+    from supernetbench import cli
+
+    def cmd(args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not interrupt the command")
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(cli, "cmd_list", cmd)
+    assert cli.main(["list"]) == 130
+    assert "interrupted; rerun the same command to resume" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is before  # restored
+
+
+def test_aborted_local_backend_stops_its_workers_at_once(tmp_path):
+    """Ctrl-C / SIGTERM: close(abort=True) terminates the running workers instead of waiting."""
+    import time
+
+    from supernetbench.study import StudySpec
+    from supernetbench.study.backends import LocalBackend
+
+    spec = StudySpec(algos=("darts",), selectors=("valid",), device="cpu", workers=1, store=str(tmp_path))
+    b = LocalBackend(spec, "s")
+    fut = b.pool.submit(time.sleep, 60)
+    while not b.pool._processes:
+        time.sleep(0.05)
+    procs = list(b.pool._processes.values())
+    t0 = time.time()
+    b.close(abort=True)
+    for p in procs:
+        p.join(10)
+    assert time.time() - t0 < 10 and not any(p.is_alive() for p in procs)
+    assert fut.cancelled() or fut.done()

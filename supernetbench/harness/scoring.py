@@ -317,7 +317,12 @@ def _scorer(net: nn.Module, sd: ScoringData, cfg: ScoreConfig, engine: str, prec
 _WORKER: dict = {}
 
 
-def _worker_init(net: nn.Module, sd: ScoringData, cfg: ScoreConfig, engine: str, precision: str) -> None:
+def _worker_init(net: nn.Module, sd: ScoringData, cfg: ScoreConfig, engine: str, precision: str,
+                 parent: int | None = None) -> None:
+    if parent is not None:  # never outlive the scoring process (killed with SIGKILL, say)
+        from .lifecycle import watch_parent
+
+        watch_parent(parent)
     torch.set_num_threads(1)
     _WORKER["score"] = _scorer(net, sd, cfg, engine, precision)
 
@@ -333,7 +338,7 @@ def _pool_blocks(net, sd, cfg, engine, precision, arch_blocks: list[np.ndarray],
     import multiprocessing as mp
 
     with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                                initargs=(net, sd, cfg, engine, precision)) as ex:
+                                initargs=(net, sd, cfg, engine, precision, os.getpid())) as ex:
         futures = {ex.submit(_worker_score, b): i for i, b in enumerate(arch_blocks)}
         for f in cf.as_completed(futures):
             yield futures[f], f.result()

@@ -185,6 +185,7 @@ def run_study(spec: StudySpec, *, progress: bool = True) -> StudyReport:
     computed: list[str] = []
     by_id = p.by_id()
     last_live = time.time()
+    aborted = True  # until the loop ends normally: Ctrl-C / SIGTERM stop the workers instead of waiting
     try:
         while any(states[t.id] in ("pending", "running") for t in todo):
             _block(p, states)
@@ -220,8 +221,9 @@ def run_study(spec: StudySpec, *, progress: bool = True) -> StudyReport:
                 for t in todo:
                     if states[t.id] == "running":
                         say(f"  running {t.id}: {task_progress(spec, t, {**records[t.id], **read_record(spec, t)}, mean)}")
+        aborted = False
     finally:
-        backend.close()
+        backend.close(abort=aborted)
         bar.close()
     return _finish(spec, p, states, records, t_start, computed)
 
