@@ -294,3 +294,208 @@ def test_aborted_local_backend_stops_its_workers_at_once(tmp_path):
         p.join(10)
     assert time.time() - t0 < 10 and not any(p.is_alive() for p in procs)
     assert fut.cancelled() or fut.done()
+
+
+# ------------------------------------------------------------------------------ a small finished store
+TINY = {"epochs": 2, "train_size": 128, "valid_size": 64, "score_images": 4, "score_batch_size": 4,
+        "valid_images": 4, "num_samples": 4, "C": 2}
+SET_FLAGS = [x for k, v in TINY.items() for x in ("--set", f"{k}={v}")]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, gt):
+    """A store holding one finished tiny darts run, its full-space scores and its prune + valid
+    selections (made by `evaluate`). The scores are a seeded stand-in written through the checksummed
+    cache: all 9,445 classes would cost ~30 s here and these tests are about the stored records."""
+    import numpy as np
+
+    from supernetbench.harness.engine import RunSpec, cached_search_data, train_supernet
+    from supernetbench.harness.pipeline import evaluate
+    from supernetbench.harness.profiles import get_profile
+    from supernetbench.harness.scoring import ScoreConfig, make_scoring_data, score_cache_path
+    from supernetbench.harness.store import cache_dir, save_cached_arrays
+
+    root = tmp_path_factory.mktemp("finished")
+    for f in (cache_dir() / "decoded").glob("cifar10-*.npz"):
+        (root / "decoded").mkdir(exist_ok=True)
+        (root / "decoded" / f.name).symlink_to(f.resolve())
+    spec = RunSpec("darts", "cifar10", 0, get_profile("smoke", TINY))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SUPERNETBENCH_CACHE", str(root))
+        try:
+            run = train_supernet(spec, runs_root=root / "runs", device="cpu", progress=False)
+        except (FileNotFoundError, OSError) as e:
+            pytest.skip(f"CIFAR-10 search data unavailable: {e}")
+        cfg = ScoreConfig.from_profile(spec.profile)
+        sd = make_scoring_data(cached_search_data(spec.data_config()), cfg, "cpu", spec.profile.torch_dtype)
+        save_cached_arrays(score_cache_path(run, gt, sd, cfg),
+                           scores=np.random.default_rng(0).integers(0, 5, len(gt)) * 25.0)
+        ev = evaluate(spec, ["prune", "valid"], device="cpu", runs_root=root / "runs", progress=False, gt=gt)
+    return root, spec, ev
+
+
+@pytest.fixture
+def store(finished, tmp_path, monkeypatch):
+    """A private copy of the finished store (tests damage it), as ``$SUPERNETBENCH_CACHE``."""
+    import shutil
+
+    root, spec, ev = finished
+    copy = tmp_path / "store"
+    shutil.copytree(root, copy, symlinks=True)
+    monkeypatch.setenv("SUPERNETBENCH_CACHE", str(copy))
+    run_dir = copy / "runs" / Path(ev.run.path).name
+    return copy, run_dir, spec, ev
+
+
+def _evaluate(store_root: Path, *extra: str) -> tuple[int, str, str]:
+    return run_cli("evaluate", "--algo", "darts", "--dataset", "cifar10", "--seed", "0", "--profile", "smoke",
+                   *SET_FLAGS, "--runs-root", str(store_root / "runs"), "--selectors", "prune", "valid",
+                   "--device", "cpu", "--json", *extra)
+
+
+def _record(run_dir: Path, selector: str) -> Path:
+    (path,) = (run_dir / "selections").glob(f"{selector}-*.json")
+    return path
+
+
+def test_stored_selections_carry_a_checksum_and_are_reused(store):
+    import json
+
+    from supernetbench.harness.artifacts import record_sha256
+
+    root, run_dir, _, ev = store
+    rec = json.loads(_record(run_dir, "prune").read_text())
+    assert rec["sha256"] == record_sha256(rec)
+    rc, out, err = _evaluate(root)
+    assert rc == 0 and "warning" not in err
+    assert sorted(json.loads(out)["reused_selections"]) == ["prune", "valid"]
+
+
+def _tamper(path: Path, change, keep_checksum: bool = True) -> None:
+    import json
+
+    from supernetbench.harness.artifacts import record_sha256
+
+    rec = json.loads(path.read_text())
+    change(rec["selection"])
+    if keep_checksum:  # a careful forger: the checksum matches the edited record, the table does not
+        rec["sha256"] = record_sha256(rec)
+    else:
+        rec.pop("sha256")  # or a record from before checksums
+    path.write_text(json.dumps(rec))
+
+
+@pytest.mark.parametrize("change, why", [
+    (lambda s: s.update(test_acc=99.5), "test_acc 99.5 is not the table's"),
+    (lambda s: s.update(index=15_625), "index 15625 is not an NB201 index"),
+    (lambda s: s.update(index=-1), "index -1 is not an NB201 index"),
+    (lambda s: s.update(index=True), "is not an NB201 index"),
+    (lambda s: s.update(arch="|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"), "arch is not NB201 arch"),
+])
+@pytest.mark.parametrize("keep_checksum", [True, False])
+def test_an_edited_selection_is_stale_replaced_and_said_so(store, change, why, keep_checksum):
+    import json
+
+    root, run_dir, _, ev = store
+    path = _record(run_dir, "prune")
+    truth = ev.selections["prune"]
+    _tamper(path, change, keep_checksum)
+    rc, out, err = _evaluate(root)
+    assert rc == 0, err
+    res = json.loads(out)
+    assert res["selections"]["prune"]["test_acc"] == truth.test_acc and "prune" not in res["reused_selections"]
+    (warning,) = [line for line in err.splitlines() if line.strip()]
+    assert warning.startswith("warning: selection record") and str(path) in warning and why in warning
+    assert "stale and will be recomputed" in warning
+    assert json.loads(path.read_text())["selection"]["test_acc"] == truth.test_acc  # replaced
+
+
+def test_a_checksum_mismatch_is_damage(store):
+    root, run_dir, *_ = store
+    path = _record(run_dir, "valid")
+    path.write_text(path.read_text().replace('"seconds": ', '"seconds": 1'))
+    rc, _, err = _evaluate(root)
+    assert rc == 0 and "checksum does not match" in err and str(path) in err
+
+
+@pytest.mark.parametrize("text", ["[]", '{"format": "selection-v1", "selection": {"arch": 1}}', "{not json",
+                                  '{"format": "selection-v1", "selection": []}', "\xff\xfe"])
+def test_malformed_selection_json_names_the_file(store, text):
+    root, run_dir, *_ = store
+    path = _record(run_dir, "prune")
+    path.write_bytes(text.encode("latin-1"))
+    rc, _, err = _evaluate(root)
+    assert rc == 0 and "TypeError" not in err and f"selection record {path} is damaged" in err
+
+
+def test_report_and_study_judge_a_damaged_selection_alike(store, tmp_path):
+    """The study's done-check and `report --artifacts-only` agree: damaged, not missing; the study
+    command it suggests then replaces it."""
+    from supernetbench.study import StudySpec
+    from supernetbench.study.tasks import Task, task_state
+
+    root, run_dir, *_ = store
+    study = StudySpec(algos=("darts",), selectors=("prune", "valid"), seeds=(0,), overrides=tuple(sorted(TINY.items())),
+                      device="cpu", store=str(root), reliance=False)
+    sel = Task("select", "darts", "cifar10", 0, "prune")
+    assert task_state(study, sel)[0] == "done"
+    path = _record(run_dir, "prune")
+    _tamper(path, lambda s: s.update(test_acc=99.5))
+    assert task_state(study, sel)[0] == "pending"  # not done: the study will make it again
+    assert task_state(study, Task("select", "darts", "cifar10", 0, "valid"))[0] == "done"
+    rc, _, err = run_cli("report", "--algos", "darts", "--selectors", "prune", "valid", "--seeds", "0", "--profile",
+                         "smoke", *SET_FLAGS, "--artifacts-only", "--device", "cpu", "--out", str(tmp_path / "rep"))
+    line = error_line(err.split("\n", 1)[1] if err.startswith("warning:") else err)
+    assert rc == 2 and f"damaged selection {path}" in line and "missing: selection" not in line
+    assert "test_acc 99.5 is not the table's" in line
+
+
+# ------------------------------------------------------------------------------ finished-run manifest
+def test_a_truncated_log_of_a_finished_run_is_damage_with_the_fix(store):
+    from supernetbench.study import StudySpec
+    from supernetbench.study.tasks import Task, task_state
+
+    root, run_dir, *_ = store
+    assert (run_dir / "MANIFEST.json").is_file()
+    log = run_dir / "log.jsonl"
+    log.write_text(log.read_text().splitlines()[0] + "\n")  # one epoch of two
+    rc, _, err = _evaluate(root)
+    line = error_line(err)
+    assert rc == 2 and f"finished run {run_dir} is damaged: log.jsonl differs" in line
+    assert "delete the run directory and train again" in line
+    study = StudySpec(algos=("darts",), selectors=("prune",), seeds=(0,), overrides=tuple(sorted(TINY.items())),
+                      device="cpu", store=str(root), reliance=False)
+    assert task_state(study, Task("train", "darts", "cifar10", 0))[0] != "done"
+
+
+def test_runs_finished_before_manifests_still_load(store):
+    root, run_dir, *_ = store
+    (run_dir / "MANIFEST.json").unlink()
+    rc, _, err = _evaluate(root)
+    assert rc == 0, err
+
+
+# ------------------------------------------------------------------------------ read-only store
+def test_a_read_only_store_with_every_artifact_is_fine(store, monkeypatch):
+    """Every artifact exists: evaluate and report only read; a lock that cannot be created is at most
+    a warning, and nothing is written into the store."""
+    import errno
+
+    from supernetbench.harness import locks
+    from supernetbench.harness import store as st
+
+    root = store[0]
+    real_open = st.os.open
+
+    def read_only(path, flags, *a, **k):
+        if str(path).startswith(str(root)) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, flags, *a, **k)
+
+    monkeypatch.setattr(os, "open", read_only)  # filelock and every atomic write go through os.open
+    rc, _, err = _evaluate(root)
+    assert rc == 0, err
+    rc, _, err = run_cli("report", "--algos", "darts", "--selectors", "prune", "valid", "--seeds", "0", "--profile",
+                         "smoke", *SET_FLAGS, "--device", "cpu", "--out", str(root.parent / "rep"))
+    assert rc == 0, err
+    assert locks and st  # (imported for the patch target's sake)

@@ -361,8 +361,11 @@ def cached_score_space(run, gt, data, cfg: ScoreConfig, device: torch.device | s
     (:func:`score_cache_path`). ``workers``: CPU processes (None: all cores)."""
     sd = make_scoring_data(data, cfg, device, run.profile.torch_dtype)
     path = score_cache_path(run, gt, sd, cfg, precision)  # checksummed: an altered entry is recomputed
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with claim(path.with_suffix(".lock"), f"the scores of {Path(run.path).name}", announce=progress):
+    cached = load_cached_arrays(path, ["scores"])
+    if cached is not None:  # an existing entry needs no lock (a read-only store is fine)
+        return cached["scores"]
+    # the cache is an optimisation: an unwritable lock (read-only store) is a warning, not a failure
+    with claim(path.with_suffix(".lock"), f"the scores of {Path(run.path).name}", announce=progress, required=False):
         cached = load_cached_arrays(path, ["scores"])
         if cached is not None:
             return cached["scores"]
@@ -370,5 +373,8 @@ def cached_score_space(run, gt, data, cfg: ScoreConfig, device: torch.device | s
         scores = score_space(net, gt.archs, sd, cfg, progress=progress, partial_path=path.with_suffix(".partial.npz"),
                              workers=workers or os.cpu_count() or 1, engine=engine, precision=precision)
         save_cached_arrays(path, scores=scores)
-        path.with_suffix(".partial.npz").unlink(missing_ok=True)
+        try:
+            path.with_suffix(".partial.npz").unlink(missing_ok=True)
+        except OSError:
+            pass
         return scores
