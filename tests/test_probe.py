@@ -19,6 +19,18 @@ except ImportError:  # pragma: no cover - run from inside tests/
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _link_decoded_pack(store: Path) -> None:
+    """Link a decoded CIFAR-10 pack (sha256-checked on read) of this user's caches into a fresh store:
+    decoding it again costs ~30 s per store and tests nothing here."""
+    from supernetbench.harness.store import cache_dir
+
+    for cache in dict.fromkeys([cache_dir(), Path.home() / ".cache" / "supernetbench"]):
+        for f in (cache / "decoded").glob("cifar10-*.npz"):
+            (store / "decoded").mkdir(parents=True, exist_ok=True)
+            if not (store / "decoded" / f.name).exists():
+                (store / "decoded" / f.name).symlink_to(f.resolve())
+
+
 # ------------------------------------------------------------------------------ SUPERNETBENCH_THREADS
 @pytest.mark.parametrize("value", ["abc", "0", "-1", "1.5", "2x"])
 def test_threads_variable_is_validated_in_one_place(monkeypatch, value):
@@ -169,11 +181,7 @@ def _start_study(tmp_path) -> tuple[subprocess.Popen, set[int]]:
     import time
 
     store = tmp_path / "store"
-    from supernetbench.harness.store import cache_dir
-
-    for f in (cache_dir() / "decoded").glob("cifar10-*.npz"):  # no 30 s decode: the pack is sha256-checked
-        (store / "decoded").mkdir(parents=True, exist_ok=True)
-        (store / "decoded" / f.name).symlink_to(f.resolve())
+    _link_decoded_pack(store)
     argv = [sys.executable, "-m", "supernetbench.cli", "study", "--algos", "darts", "gdas", "--selectors", "valid",
             "--seeds", "0", "--profile", "smoke", "--set", *TINY_SET, "--no-reliance", "--device", "cpu",
             "--workers", "2", "--store", str(store), "--quiet"]
@@ -297,7 +305,7 @@ def test_aborted_local_backend_stops_its_workers_at_once(tmp_path):
 
 
 # ------------------------------------------------------------------------------ a small finished store
-TINY = {"epochs": 2, "train_size": 128, "valid_size": 64, "score_images": 4, "score_batch_size": 4,
+TINY = {"epochs": 1, "train_size": 64, "valid_size": 64, "score_images": 4, "score_batch_size": 4,
         "valid_images": 4, "num_samples": 4, "C": 2}
 SET_FLAGS = [x for k, v in TINY.items() for x in ("--set", f"{k}={v}")]
 
@@ -313,12 +321,10 @@ def finished(tmp_path_factory, gt):
     from supernetbench.harness.pipeline import evaluate
     from supernetbench.harness.profiles import get_profile
     from supernetbench.harness.scoring import ScoreConfig, make_scoring_data, score_cache_path
-    from supernetbench.harness.store import cache_dir, save_cached_arrays
+    from supernetbench.harness.store import save_cached_arrays
 
     root = tmp_path_factory.mktemp("finished")
-    for f in (cache_dir() / "decoded").glob("cifar10-*.npz"):
-        (root / "decoded").mkdir(exist_ok=True)
-        (root / "decoded" / f.name).symlink_to(f.resolve())
+    _link_decoded_pack(root)
     spec = RunSpec("darts", "cifar10", 0, get_profile("smoke", TINY))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SUPERNETBENCH_CACHE", str(root))
@@ -458,7 +464,7 @@ def test_a_truncated_log_of_a_finished_run_is_damage_with_the_fix(store):
     root, run_dir, *_ = store
     assert (run_dir / "MANIFEST.json").is_file()
     log = run_dir / "log.jsonl"
-    log.write_text(log.read_text().splitlines()[0] + "\n")  # one epoch of two
+    log.write_text(log.read_text()[:-5])  # truncated
     rc, _, err = _evaluate(root)
     line = error_line(err)
     assert rc == 2 and f"finished run {run_dir} is damaged: log.jsonl differs" in line
@@ -499,3 +505,36 @@ def test_a_read_only_store_with_every_artifact_is_fine(store, monkeypatch):
                          "smoke", *SET_FLAGS, "--device", "cpu", "--out", str(root.parent / "rep"))
     assert rc == 0, err
     assert locks and st  # (imported for the patch target's sake)
+
+
+# ------------------------------------------------------------------------------ study TOML values
+@pytest.mark.parametrize("line, key", [
+    ('workers = "abc"', "workers"), ("store = 123", "store"), ("seeds = 5", "seeds"), ("device = 7", "device"),
+    ('reliance = "false"', "reliance"), ("algos = []", "algos"), ("seeds = [4294967296]", "seeds"),
+    ("seeds = [true]", "seeds"), ("seeds = [-1]", "seeds"), ('selectors = "valid"', "selectors"),
+    ("datasets = [1]", "datasets"), ("workers = 0", "workers"), ("retries = 1.5", "retries"),
+    ('device = "gpu"', "device"), ('profile = ""', "profile"),
+])
+def test_study_toml_values_are_type_checked_before_any_work(tmp_path, line, key):
+    f = tmp_path / "s.toml"
+    base = {"algos": 'algos = ["darts"]', "selectors": 'selectors = ["prune"]'}
+    base.pop(key, None)
+    f.write_text("\n".join([*base.values(), line]) + "\n")
+    for argv in (["study", str(f), "--status"], ["study", str(f)], ["report", "--study", str(f), "--out", str(tmp_path / "r")]):
+        rc, _, err = run_cli(*argv)
+        msg = error_line(err)
+        assert rc == 2 and f"study file {f}: {key!r} must be" in msg and "e.g." in msg, msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]  # nothing made
+
+
+def test_study_toml_relative_paths_are_the_files(tmp_path, monkeypatch):
+    from supernetbench.study import StudySpec
+
+    (tmp_path / "proj").mkdir()
+    f = tmp_path / "proj" / "s.toml"
+    f.write_text('algos = ["darts"]\nstore = "store"\nruns_root = "../runs"\ndata_root = "/abs/data"\nreliance = false\n')
+    monkeypatch.chdir(tmp_path)
+    s = StudySpec.from_toml(f)
+    assert s.store_path == tmp_path / "proj" / "store" and s.runs_path == (tmp_path / "proj" / ".." / "runs")
+    assert s.data_root == "/abs/data" and s.reliance is False
+    assert StudySpec.from_toml(f, store="cli-store").store == "cli-store"  # a flag stays the shell's
