@@ -538,3 +538,32 @@ def test_study_toml_relative_paths_are_the_files(tmp_path, monkeypatch):
     assert s.store_path == tmp_path / "proj" / "store" and s.runs_path == (tmp_path / "proj" / ".." / "runs")
     assert s.data_root == "/abs/data" and s.reliance is False
     assert StudySpec.from_toml(f, store="cli-store").store == "cli-store"  # a flag stays the shell's
+
+
+# ------------------------------------------------------------------------------ study --status
+@pytest.mark.parametrize("record", ['{"state": "running", "started": "yesterday"}', "[1, 2]", "{broken",
+                                    '{"state": "failed", "error": 5, "log": [], "seconds": "x"}',
+                                    '{"state": "done", "seconds": true}'])
+def test_a_damaged_task_record_does_not_crash_status(tmp_path, record):
+    from supernetbench.study import StudySpec, status_table, study_status
+    from supernetbench.study.tasks import plan, record_path
+
+    spec = StudySpec(algos=("darts",), selectors=("prune",), seeds=(0,), store=str(tmp_path), reliance=False)
+    for t in plan(spec).tasks:
+        record_path(spec, t).parent.mkdir(parents=True, exist_ok=True)
+        record_path(spec, t).write_text(record)
+    rep = study_status(spec)
+    assert "ETA" in status_table(rep) and set(rep.states.values()) <= {"pending", "failed"}
+    rc, out, err = run_cli("study", "--algos", "darts", "--selectors", "prune", "--seeds", "0", "--no-reliance",
+                           "--store", str(tmp_path), "--status", "--json")
+    assert rc == 0, err
+
+
+def test_status_work_per_task_is_constant(tmp_path):
+    """--status on many seeds: the study's key and profile are computed once, not per task (they hash
+    every seed: 20,000 seeds took > 180 s). Measured: 20,000 seeds x 3 tasks in 17 s of CPU here."""
+    from supernetbench.study import StudySpec
+
+    spec = StudySpec(algos=("darts",), selectors=("prune",), seeds=tuple(range(20_000)), store=str(tmp_path),
+                     reliance=False)
+    assert spec.key() is spec.key() and spec.stage_profile() is spec.stage_profile()

@@ -86,7 +86,9 @@ class Profile:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields as a dict (every value is an immutable scalar: no deep copy needed, which made
+        ``asdict`` the cost of ``study --status`` on many seeds)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def stage1_dict(self) -> dict[str, Any]:
         """The fields that determine a Stage-1 run (its content hash): changing a scoring or Stage-2

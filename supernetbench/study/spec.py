@@ -8,6 +8,7 @@ device or worker count), so the same study run on a laptop or a cluster shares o
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -73,6 +74,10 @@ class StudySpec:
 
     # ------------------------------------------------------------------ derived
     def stage_profile(self) -> Profile:
+        return self._profile
+
+    @functools.cached_property
+    def _profile(self) -> Profile:  # memoised: a study asks once per task (20,000 seeds: 60,000 times)
         return get_profile(self.profile, dict(self.overrides))
 
     def run_spec(self, algo: str, dataset: str, seed: int) -> RunSpec:
@@ -89,6 +94,10 @@ class StudySpec:
 
     def key(self) -> str:
         """Hash of what determines the study's results (not where or how it runs)."""
+        return self._key
+
+    @functools.cached_property
+    def _key(self) -> str:  # memoised: it hashes every seed, and --status asks once per task
         return content_hash(sorted(self.algos), sorted(self.selectors), sorted(self.datasets), sorted(self.seeds),
                             self.stage_profile().to_dict(), self.data_root, self.r_u, self.reliance, CODE_VERSION)
 
