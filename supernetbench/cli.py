@@ -116,9 +116,12 @@ def _adaptive_score(args) -> int:
         atomic_save_npy(args.scores_out, res.rank_key)
     m = stage1_metrics(gt.test_acc(spec.dataset), res.rank_key, run.archprob)
     _print({"run": str(run.path), "adaptive_rounds": res.rounds, "cost_vs_full": res.cost,
-            "a1 (levels 0-2)": m["a1"][:3], "a2 (levels 0-2)": m["a2"][:3], "random baseline": m["baseline"][:3],
-            "Kendall / Spearman": [m["kendall"], m["spearman"]],
-            "note": "scores of classes eliminated early use fewer images; --scores-out saves the rank key"},
+            "a1 (levels 0-2, estimate)": m["a1"][:3], "a2 (levels 0-2, estimate)": m["a2"][:3],
+            "random baseline": m["baseline"][:3], "Kendall / Spearman (estimate)": [m["kendall"], m["spearman"]],
+            "exact": False,
+            "note": "estimates: survivors' scores are exact, but classes eliminated early were judged on fewer "
+                    "images and may belong to the true top groups (run without --adaptive for exact a1); "
+                    "--scores-out saves the rank key"},
            args.json)
     return 0
 
@@ -404,8 +407,11 @@ def build_parser() -> argparse.ArgumentParser:
                             help="exact (default) or bf16 (bf16 hardware only; its agreement with exact "
                                  "is measured on 512 archs and reported)")
             sp.add_argument("--adaptive", action="store_true",
-                            help="successive halving over images: the top score groups exact at a "
-                                 "fraction of the cost (scores of eliminated classes use fewer images)")
+                            help="successive halving over images, at a fraction of the cost: the classes that "
+                                 "survive every round get their exact full-image score, but which survive is "
+                                 "decided on fewer images, so a1/a2 and the rankings are ESTIMATES of the exact "
+                                 "ones (an arch eliminated early can belong to the true top groups); run "
+                                 "without --adaptive for exact values")
 
     sp = sub.add_parser("train", help="Stage 1: train a supernet (resumes an interrupted run)")
     run_args(sp)

@@ -567,3 +567,32 @@ def test_status_work_per_task_is_constant(tmp_path):
     spec = StudySpec(algos=("darts",), selectors=("prune",), seeds=tuple(range(20_000)), store=str(tmp_path),
                      reliance=False)
     assert spec.key() is spec.key() and spec.stage_profile() is spec.stage_profile()
+
+
+# ------------------------------------------------------------------------------ score --adaptive
+def test_adaptive_survivors_are_exact_and_the_rest_is_labelled_an_estimate(torch_single_thread):
+    """What --adaptive promises, against the exact path: every class scored on all images has exactly
+    score_space's score; a1 from it is called an estimate (help and output), never exact."""
+    import numpy as np
+    import torch
+
+    from supernetbench.cli import build_parser
+    from supernetbench.harness.adaptive import adaptive_score_space
+    from supernetbench.harness.engine import build_supernet
+    from supernetbench.harness.scoring import ScoreConfig, ScoringData, score_space
+    from supernetbench.harness.supernet import SupernetConfig
+
+    torch.manual_seed(0)
+    net = build_supernet(SupernetConfig(C=2, N=1, num_classes=10), torch.float64)
+    x = torch.randn(16, 3, 32, 32, dtype=torch.float64)
+    sd = ScoringData(x, torch.randint(0, 10, (16,)), (), "random")
+    archs = np.random.default_rng(0).integers(0, 5, (120, 6))
+    cfg = ScoreConfig(images=16, batch_size=16)
+    res = adaptive_score_space(net, archs, sd, cfg, rounds=2, top_archs=10, progress=False)
+    exact = score_space(net, archs, sd, cfg, progress=False, engine="naive")
+    full = res.images == 16
+    assert full.any() and (~full).any() and res.cost < 1.0
+    np.testing.assert_array_equal(res.scores[full], exact[full])
+    text = " ".join(a.help or "" for a in build_parser()._subparsers._group_actions[0].choices["score"]._actions
+                    if "--adaptive" in a.option_strings)
+    assert "ESTIMATES" in text and "exact" in text
