@@ -4,7 +4,8 @@ A run directory holds ``config.json`` (the effective config), ``checkpoint.pt`` 
 atomically after every epoch: weights, optimisers, scheduler, method state, data-stream and RNG
 states), ``log.jsonl`` (one line per finished epoch) and, once finished, ``supernet.pt``,
 ``arch.json`` (alphas and per-edge probabilities), ``archprob.npy`` (probability of every arch in
-NB201 index order) and ``DONE``. A killed run resumes from its last completed epoch and produces
+NB201 index order), ``MANIFEST.json`` (their sha256, verified on load: :func:`run_problem`) and ``DONE``.
+A killed run resumes from its last completed epoch and produces
 the same result as an uninterrupted one (tested).
 """
 from __future__ import annotations
