@@ -16,7 +16,6 @@ stores fewer (or other) information seeds; the reference records them and its re
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ import numpy as np
 
 from supernetbench.algorithms import ALGORITHMS
 from supernetbench.harness.benchmark import DATASETS, load_ground_truth
-from supernetbench.harness.device import torch_threads
+from supernetbench.harness.device import env_threads, torch_threads
 from supernetbench.harness.engine import CODE_VERSION, RunSpec
 from supernetbench.harness.locks import claim
 from supernetbench.harness.pipeline import evaluate
@@ -62,14 +61,16 @@ def data_root_for(dataset: str) -> str | None:
     return str(root)
 
 
-#: intra-op CPU threads for Stage-1 training in suite runs (``SUPERNETBENCH_THREADS``; scoring always
-#: runs one thread per process). One is fastest for these tiny nets; the float64 references hold for
-#: any count (``make test-portability`` re-runs cases with 2).
-SUITE_THREADS = int(os.environ.get("SUPERNETBENCH_THREADS", "1"))
+def suite_threads() -> int:
+    """Intra-op CPU threads for Stage-1 training in suite runs (``SUPERNETBENCH_THREADS``, default 1;
+    scoring always runs one thread per process). One is fastest for these tiny nets; the float64
+    references hold for any count (``make test-portability`` re-runs cases with 2). A value that is
+    not a positive integer is a ValueError naming it (checked once, in ``harness.device.env_threads``)."""
+    return env_threads("SUPERNETBENCH_THREADS", 1)
 
 
 def evaluate_case(algo: str, dataset: str, seed: int):
-    with torch_threads(SUITE_THREADS):
+    with torch_threads(suite_threads()):
         return _evaluate_case(algo, dataset, seed)
 
 
@@ -190,7 +191,7 @@ def warm(algos: list[str], datasets: list[str], seeds: list[int]) -> None:
         for seed in seeds:
             for algo in algos:
                 spec = _case_spec(algo, ds, seed)
-                with torch_threads(SUITE_THREADS):
+                with torch_threads(suite_threads()):
                     run = train_supernet(spec, runs_root=cache_dir() / "runs", device="cpu", progress=False)
                 scores = cached_score_space(run, gt, cached_search_data(spec.data_config()),
                                             ScoreConfig.from_profile(spec.profile), "cpu", progress=False, workers=1)
@@ -205,4 +206,11 @@ if __name__ == "__main__":  # python suites/casegrid.py ALGO... --datasets D... 
     ap.add_argument("--datasets", nargs="+", default=list(CI_DATASETS))
     ap.add_argument("--seeds", nargs="+", type=int, default=list(REFERENCE_SEEDS))
     a = ap.parse_args()
+    try:
+        suite_threads()
+    except ValueError as e:  # one error line, exit 2: the input is wrong
+        import sys
+
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
     warm(a.algos or ALGORITHMS.names(), a.datasets, a.seeds)

@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from casegrid import REFERENCE_DIR, REFERENCE_SEEDS, evaluate_case  # noqa: E402
+from casegrid import REFERENCE_DIR, REFERENCE_SEEDS, evaluate_case, suite_threads  # noqa: E402
+
+
+def pytest_configure(config):
+    """A bad ``SUPERNETBENCH_THREADS`` stops the session up front with one line (not one failure per case)."""
+    try:
+        suite_threads()
+    except ValueError as e:
+        pytest.exit(f"error: {e}", returncode=2)
 
 
 def pytest_addoption(parser):

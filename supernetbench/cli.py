@@ -120,12 +120,13 @@ def _adaptive_score(args) -> int:
     from .harness.device import resolve_device
     from .harness.engine import cached_search_data, train_supernet
     from .harness.pipeline import stage1_metrics
-    from .harness.scoring import ScoreConfig, make_scoring_data
+    from .harness.scoring import ScoreConfig, check_precision_dtype, make_scoring_data
     from .harness.store import atomic_save_npy
 
     if args.selectors:
         raise ValueError("--adaptive scores only; run `select` without --adaptive for Stage 2")
     spec = _spec(args)
+    check_precision_dtype(args.precision, spec.profile.torch_dtype)  # before any training
     dev = resolve_device(args.device)
     gt = load_ground_truth()
     run = train_supernet(spec, runs_root=args.runs_root, device=dev, progress=not args.json)
@@ -139,9 +140,12 @@ def _adaptive_score(args) -> int:
     m = stage1_metrics(gt.accuracy(spec.dataset, spec.profile.gt_split, "stage1"), res.rank_key, run.archprob)
     _print({"run": str(run.path), "adaptive_rounds": res.rounds, "cost_vs_full": res.cost,
             "ground_truth": ground_truth_record(gt, spec.dataset, spec.profile.gt_split),
-            "a1 (levels 0-2)": m["a1"][:3], "a2 (levels 0-2)": m["a2"][:3], "random baseline": m["baseline"][:3],
-            "Kendall / Spearman": [m["kendall"], m["spearman"]],
-            "note": "scores of classes eliminated early use fewer images; --scores-out saves the rank key"},
+            "a1 (levels 0-2, estimate)": m["a1"][:3], "a2 (levels 0-2, estimate)": m["a2"][:3],
+            "random baseline": m["baseline"][:3], "Kendall / Spearman (estimate)": [m["kendall"], m["spearman"]],
+            "exact": False,
+            "note": "estimates: survivors' scores are exact, but classes eliminated early were judged on fewer "
+                    "images and may belong to the true top groups (run without --adaptive for exact a1); "
+                    "--scores-out saves the rank key"},
            args.json)
     return 0
 
@@ -250,6 +254,9 @@ def cmd_convert(args) -> int:
     from .harness.benchmark import DATASETS, convert_official, load_ground_truth
 
     _check_output(args.out, "--out")
+    if not Path(args.source).exists():  # before the pickle question: there is no file to trust
+        raise FileNotFoundError(f"--source {_clip(args.source)} not found; give the path of the official "
+                                "NATS-Bench (tss) file or directory")
     out = convert_official(args.source, args.out, trust_pickle=args.trust_pickle)
     gt = load_ground_truth(out)
     _print({"table": str(out), "archs": len(gt), "splits": {d: gt.splits(d) for d in DATASETS}}, args.json)
@@ -307,7 +314,7 @@ def cmd_report(args) -> int:
             out = Path(args.out) / dataset if args.study is not None else Path(args.out)
             inputs = collect(spec.algos, spec.selectors, dataset, spec.seeds, spec.stage_profile(),
                              reliance=spec.reliance, r_u=spec.r_u, device=args.device, runs_root=spec.runs_path,
-                             data_root=spec.data_root, compute=not args.artifacts_only)
+                             data_root=spec.data_root, compute=not args.artifacts_only, store=spec.store)
             index = write_report(inputs, out, pdf=args.pdf, pool=spec.pool, pairing=spec.pairing)
             print((out / "tables" / "s1xs2_test_error.md").read_text())
             print(f"wrote {index} and {index.with_suffix('.md')}")
@@ -453,8 +460,11 @@ def build_parser() -> argparse.ArgumentParser:
                             help="exact (default) or bf16 (bf16 hardware only; its agreement with exact "
                                  "is measured on 512 archs and reported)")
             sp.add_argument("--adaptive", action="store_true",
-                            help="successive halving over images: the top score groups exact at a "
-                                 "fraction of the cost (scores of eliminated classes use fewer images)")
+                            help="successive halving over images, at a fraction of the cost: the classes that "
+                                 "survive every round get their exact full-image score, but which survive is "
+                                 "decided on fewer images, so a1/a2 and the rankings are ESTIMATES of the exact "
+                                 "ones (an arch eliminated early can belong to the true top groups); run "
+                                 "without --adaptive for exact values")
 
     sp = sub.add_parser("train", help="Stage 1: train a supernet (resumes an interrupted run)")
     run_args(sp)
@@ -595,6 +605,7 @@ def cmd_proxy(args) -> int:
     from .harness.pipeline import proxy_scores, stage1_metrics
     from .harness.store import atomic_save_npy
 
+    _check_output(args.out, "--out")  # before any work: a missing directory is an error, never created
     gt = load_ground_truth()
     idx, scores, info = proxy_scores(args.run, args.measure, args.candidates, seed=args.seed,
                                      distribution=args.distribution, device=args.device, data_root=args.data_root,
@@ -805,8 +816,11 @@ def _describe(e: BaseException) -> tuple[int, str]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     t0 = time.time()
+    from .harness.lifecycle import sigterm_as_interrupt
+
     try:
-        rc = args.func(args)
+        with sigterm_as_interrupt():  # SIGTERM (timeout, kill, a scheduler) ends it as Ctrl-C does
+            rc = args.func(args)
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

@@ -92,7 +92,7 @@ def test_list(capsys):
 
 
 def test_convert_requires_trust_flag(tmp_path, capsys):
-    (tmp_path / "NATS-tss").mkdir()
+    (tmp_path / "NATS-tss").mkdir()  # an existing source (a missing one is "not found": tests/test_probe.py)
     assert main(["nb201-convert", "--source", str(tmp_path / "NATS-tss"), "--out", str(tmp_path / "t.csv")]) == 2
     assert "--trust-pickle" in capsys.readouterr().err
     assert not (tmp_path / "t.csv").exists()

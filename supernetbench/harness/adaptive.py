@@ -7,7 +7,13 @@ every image. Round ``r = 0 .. R`` scores the surviving functional classes on the
 archs, so the groups a1 reads keep a margin. Survivors of the last round get the exact full-budget
 score (the same number as :func:`~supernetbench.harness.scoring.score_space`); an eliminated class
 keeps its accuracy on the images it saw. :attr:`AdaptiveScores.rank_key` orders archs by (round
-reached, score), so every survivor ranks above every eliminated class: use it for a1 / rankings.
+reached, score), so every survivor ranks above every eliminated class.
+
+What this is not: exact a1. Elimination is decided on image subsets, and an accuracy on the first
+``n`` images (batch-statistics BN: normalised over those ``n``) does not bound the full-image one, so
+a class of the true top groups can be eliminated early (measured on a smoke run: a1 level 0 0.008
+adaptive vs 0.029 exact). a1 / a2 / rankings from :attr:`rank_key` are estimates and are labelled so
+(``score --adaptive``); only the survivors' scores are exact (tested against ``score_space``).
 Its agreement with the full evaluation and its cost are measured in ``benchmarks/README.md``.
 """
 from __future__ import annotations

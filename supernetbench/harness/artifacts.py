@@ -74,25 +74,91 @@ def _gt_hash(gt, run: SearchRun) -> str:
     return content_hash(gt.archs, acc2, gt.accuracy(run.dataset, split, "stage1"))
 
 
-def read_selection(path: Path, inputs: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """The stored record at ``path`` if it is readable and (when ``inputs`` are given) was made from
-    the same inputs; None otherwise (absent, damaged or stale: the caller recomputes)."""
+def record_sha256(rec: dict[str, Any]) -> str:
+    """sha256 of a selection record's canonical JSON, without its own ``sha256`` field."""
+    import hashlib
+    import json
+
+    body = {k: v for k, v in rec.items() if k != "sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=_json_default).encode()).hexdigest()
+
+
+def _json_default(o: Any) -> Any:
+    from .store import _json_default as default
+
+    return default(o)
+
+
+def selection_problem(rec: Any, gt=None, dataset: str | None = None, gt_split: str = "table") -> str | None:
+    """Why a stored selection record cannot be trusted (None: it can): not a record of this format,
+    a checksum that does not match (records written before checksums have none: then only the
+    checks below), or a selection whose ``index`` is out of range or whose ``arch`` / ``test_acc``
+    are not the NB201 table's at that index (``gt`` and ``dataset`` given)."""
+    import math
+
+    if not isinstance(rec, dict) or rec.get("format") != SELECTION_FORMAT:
+        return f"it is not a {SELECTION_FORMAT} record"
+    if "sha256" in rec and rec["sha256"] != record_sha256(rec):
+        return "its checksum does not match its contents"
+    sel = rec.get("selection")
+    if not isinstance(sel, dict) or set(sel) != {"arch", "index", "test_acc", "details"}:
+        return "its 'selection' is not an arch, index, test_acc and details"
+    idx, arch, acc = sel["index"], sel["arch"], sel["test_acc"]
+    n = len(gt) if gt is not None else 15_625
+    if not isinstance(idx, int) or isinstance(idx, bool) or not 0 <= idx < n:
+        return f"its index {str(idx)[:20]} is not an NB201 index (0..{n - 1})"
+    if not isinstance(arch, str) or not isinstance(acc, (int, float)) or isinstance(acc, bool) \
+            or not math.isfinite(acc) or not isinstance(sel["details"], dict):
+        return "its arch, test_acc or details have the wrong type"
+    if gt is not None and dataset is not None:
+        if arch != gt.strings[idx]:
+            return f"its arch is not NB201 arch {idx}"
+        truth = float(gt.accuracy(dataset, gt_split, "stage2")[idx])
+        if float(acc) != truth:
+            return f"its test_acc {acc} is not the table's {truth} for arch {idx} (split {gt_split})"
+    return None
+
+
+_WARNED: set[str] = set()
+
+
+def selection_state(path: Path, inputs: dict[str, Any] | None = None, gt=None, dataset: str | None = None,
+                    gt_split: str = "table") -> tuple[str, dict[str, Any] | None, str]:
+    """``(state, record, why)`` of the stored selection at ``path``: ``ok``; ``absent``; ``damaged``
+    (unreadable, or :func:`selection_problem`; reported once per process in one ``warning:`` line);
+    or ``stale`` (made from other ``inputs``: a retrained run, another table). The one judgement
+    that ``evaluate``, ``report`` and a study's done-check share."""
     if not path.is_file():
-        return None
+        return "absent", None, ""
     try:
         rec = read_json(path)
-        if rec.get("format") != SELECTION_FORMAT or not isinstance(rec.get("selection"), dict):
-            return None
-    except (CorruptFileError, OSError, AttributeError):
-        return None
+        problem = selection_problem(rec, gt, dataset, gt_split)
+    except CorruptFileError as e:
+        problem = str(e).replace(str(path), "it", 1)
+    except (OSError, UnicodeDecodeError) as e:
+        problem = f"it is unreadable ({e})"
+    if problem is not None:
+        if str(path) not in _WARNED:
+            _WARNED.add(str(path))
+            from .store import warn
+
+            warn(f"selection record {path} is damaged: {problem}; it is stale and will be recomputed")
+        return "damaged", None, problem
     if inputs is not None:
-        stored = rec.get("inputs", {})
+        stored = rec.get("inputs") if isinstance(rec.get("inputs"), dict) else {}
         same = all(stored.get(k) == v for k, v in inputs.items() if k != "scores")
         # scores recorded on either side must agree; a record made without them is still valid
         # (``valid`` then scored its candidates with exactly the values full-space scoring gives)
         if not same or (inputs.get("scores") and stored.get("scores") and inputs["scores"] != stored["scores"]):
-            return None
-    return rec
+            return "stale", None, "it was made from other inputs (supernet, table or scores)"
+    return "ok", rec, ""
+
+
+def read_selection(path: Path, inputs: dict[str, Any] | None = None, gt=None, dataset: str | None = None,
+                   gt_split: str = "table") -> dict[str, Any] | None:
+    """The stored record at ``path`` if it is sound (:func:`selection_state`); None otherwise
+    (absent, damaged or stale: the caller recomputes)."""
+    return selection_state(path, inputs, gt, dataset, gt_split)[1]
 
 
 def cached_selection(ctx, name: str, *, progress: bool = False, allow_compute: bool = True):
@@ -113,43 +179,63 @@ def cached_selection(ctx, name: str, *, progress: bool = False, allow_compute: b
         return (*compute(), False)
     path = selection_path(run.path, name, ctx.profile, ctx.seed, ctx.distribution)
     inputs = selection_inputs(run, ctx.gt, ctx.full_scores)
-    rec = read_selection(path, inputs)
+    state, rec, why = selection_state(path, inputs, ctx.gt, run.dataset, run.profile.gt_split)
     if rec is None and not allow_compute:
-        raise MissingArtifacts([f"selection {path}"], "supernetbench study (see `supernetbench study --help`)")
+        what = f"selection {path}" if state == "absent" else f"{state} selection {path} ({why})"
+        raise MissingArtifacts([what], "supernetbench study (see `supernetbench study --help`)")
     if rec is None:
         with claim(path.with_suffix(".lock"), f"selection {path.name}", announce=progress):
-            rec = read_selection(path, inputs)  # made by the process we waited for?
+            rec = read_selection(path, inputs, ctx.gt, run.dataset, run.profile.gt_split)  # made by the process we waited for?
             if rec is None:
                 sel, seconds = compute()
-                atomic_write_json(path, {
-                    "format": SELECTION_FORMAT, "selector": name, "seed": int(ctx.seed),
-                    "distribution": ctx.distribution, "run": Path(run.path).name, "stage2": stage2_fields(ctx.profile),
-                    "code_version": CODE_VERSION, "inputs": inputs, "seconds": seconds,
-                    "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "selection": asdict(sel)})
+                rec = {"format": SELECTION_FORMAT, "selector": name, "seed": int(ctx.seed),
+                       "distribution": ctx.distribution, "run": Path(run.path).name, "stage2": stage2_fields(ctx.profile),
+                       "code_version": CODE_VERSION, "inputs": inputs, "seconds": seconds,
+                       "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "selection": asdict(sel)}
+                rec = _json_roundtrip(rec)
+                atomic_write_json(path, {**rec, "sha256": record_sha256(rec)})
                 return sel, seconds, False
     return Selection(**rec["selection"]), float(rec.get("seconds", 0.0)), True
 
 
+def _json_roundtrip(obj: Any) -> Any:
+    """``obj`` as JSON gives it back (numpy scalars -> Python numbers, tuples -> lists), so the
+    checksum is computed over exactly what a reader will see."""
+    import json
+
+    return json.loads(json.dumps(obj, default=_json_default))
+
+
 def study_command(spec: RunSpec, selectors: list[str], runs_root: str | Path | None = None, *,
-                  algos: list[str] | None = None, seeds: list[int] | None = None, extra: tuple[str, ...] = ()) -> str:
-    """The ``supernetbench study`` command that makes every artifact of ``evaluate(spec, selectors)``
-    (same ``$SUPERNETBENCH_CACHE``; ``--runs-root`` when the runs are not under ``cache_dir()/runs``);
+                  algos: list[str] | None = None, seeds: list[int] | None = None, extra: tuple[str, ...] = (),
+                  store: str | Path | None = None) -> str:
+    """The ``supernetbench study`` command that makes every artifact of ``evaluate(spec, selectors)``:
+    ``--store`` when ``store`` is given (else the same ``$SUPERNETBENCH_CACHE``), ``--runs-root`` when
+    the runs are not under ``<store>/runs``; every value shell-quoted, so it pastes as it is.
     ``algos`` / ``seeds`` widen it to several methods / seeds, ``extra`` adds flags."""
+    import shlex
+
     from .engine import default_runs_root
     from .store import cache_dir
 
+    q = shlex.quote
     p = spec.profile
     base = PROFILES.get(p.name)
-    sets = [] if base is None else [f"--set {k}={v}" for k, v in asdict(p).items() if getattr(base, k) != v]
+    sets = [] if base is None else [f"--set {q(f'{k}={v}')}" for k, v in asdict(p).items() if getattr(base, k) != v]
+    store_root = Path(store) if store is not None else cache_dir()
     root = Path(runs_root) if runs_root is not None else default_runs_root()
-    where = [] if root.resolve() == (cache_dir() / "runs").resolve() else [f"--runs-root {root}"]
+    where = [f"--store {q(str(store))}"] if store is not None else []
+    if root.resolve() != (store_root / "runs").resolve():
+        where.append(f"--runs-root {q(str(root))}")
+    data = [f"--data-root {q(str(spec.data_root))}"] if spec.data_root else []
     if spec.method_options:  # a study trains method defaults only
-        opts = [f"--opt {k}={v}" for k, v in spec.method_options]
-        return " ".join(["supernetbench evaluate", f"--algo {spec.algo}", f"--dataset {spec.dataset}",
-                         f"--seed {spec.seed}", f"--profile {p.name}", *sets, *opts, *where,
-                         f"--selectors {' '.join(selectors)}"])
-    parts = ["supernetbench study", f"--algos {' '.join(algos or [spec.algo])}",
-             f"--selectors {' '.join(selectors)}" if selectors else "", f"--datasets {spec.dataset}",
-             f"--seeds {' '.join(map(str, seeds if seeds is not None else [spec.seed]))}", f"--profile {p.name}",
-             *sets, f"--data-root {spec.data_root}" if spec.data_root else "", *where, *extra]
+        opts = [f"--opt {q(f'{k}={v}')}" for k, v in spec.method_options]
+        return " ".join(["supernetbench evaluate", f"--algo {q(spec.algo)}", f"--dataset {q(spec.dataset)}",
+                         f"--seed {spec.seed}", f"--profile {q(p.name)}", *sets, *opts, *data,
+                         *[w for w in where if not w.startswith("--store")],
+                         f"--selectors {' '.join(map(q, selectors))}"])
+    parts = ["supernetbench study", f"--algos {' '.join(map(q, algos or [spec.algo]))}",
+             f"--selectors {' '.join(map(q, selectors))}" if selectors else "", f"--datasets {q(spec.dataset)}",
+             f"--seeds {' '.join(map(str, seeds if seeds is not None else [spec.seed]))}", f"--profile {q(p.name)}",
+             *sets, *data, *where, *extra]
     return " ".join(x for x in parts if x)

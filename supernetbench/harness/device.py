@@ -7,6 +7,7 @@ bitwise reproducible only for a fixed thread count: the suites pin one thread
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Iterator
 
 import torch
@@ -21,6 +22,22 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name not in ("cpu",) and not name.startswith("cuda"):
         raise ValueError(f"unknown device {name!r}; valid choices: auto, cpu, cuda, cuda:N")
     return torch.device(name)
+
+
+def env_threads(name: str = "SUPERNETBENCH_THREADS", default: int = 1) -> int:
+    """The intra-op thread count in environment variable ``name`` (``default`` when unset or empty);
+    anything but a positive integer is a ValueError naming the variable and the fix."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1 or not raw.lstrip("+").isdigit():
+        raise ValueError(f"{name}={raw[:40]!r} is not a positive integer thread count; "
+                         f"set it to e.g. {name}=2, or unset it for {default}")
+    return n
 
 
 @contextlib.contextmanager

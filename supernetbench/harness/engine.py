@@ -4,7 +4,8 @@ A run directory holds ``config.json`` (the effective config), ``checkpoint.pt`` 
 atomically after every epoch: weights, optimisers, scheduler, method state, data-stream and RNG
 states), ``log.jsonl`` (one line per finished epoch) and, once finished, ``supernet.pt``,
 ``arch.json`` (alphas and per-edge probabilities), ``archprob.npy`` (probability of every arch in
-NB201 index order) and ``DONE``. A killed run resumes from its last completed epoch and produces
+NB201 index order), ``MANIFEST.json`` (their sha256, verified on load: :func:`run_problem`) and ``DONE``.
+A killed run resumes from its last completed epoch and produces
 the same result as an uninterrupted one (tested).
 """
 from __future__ import annotations
@@ -33,7 +34,7 @@ from .progress import is_terminal, progress_bar
 from .data import Augment, BatchStream, DataConfig, SearchData, load_search_data, normalize
 from .profiles import Profile, get_profile, profile_from_dict
 from .space import NB201Space
-from .store import atomic_torch_save, atomic_write_json, atomic_write_text, atomic_save_npy, content_hash
+from .store import atomic_torch_save, atomic_write_json, atomic_write_text, atomic_save_npy, content_hash, file_sha256
 from .store import CorruptFileError, load_weights, one_line, read_json, read_npy
 from .supernet import NB201Supernet, SupernetConfig
 
@@ -156,6 +157,9 @@ class SearchRun:
         path = Path(path)
         if not (path / "DONE").exists():
             raise FileNotFoundError(f"{path} is not a finished Stage-1 run (no DONE marker); run `supernetbench train` first")
+        problem = run_problem(path)
+        if problem is not None:
+            raise CorruptFileError(f"finished run {path} is damaged: {problem}; delete the run directory and train again")
         name = "config.json"
         try:  # every file named in the error, with the fix; a damaged finished run is never half-used
             config = read_json(path / name)
@@ -173,6 +177,35 @@ class SearchRun:
             raise CorruptFileError(f"finished run {path} is damaged: {name}: {one_line(e)}; "
                                    "delete the run directory and train again") from None
         return cls(path, config, ep, archprob, provides, log)
+
+
+#: a finished run's manifest: the sha256 of each of :data:`MANIFEST_FILES`, written just before ``DONE``
+MANIFEST = "MANIFEST.json"
+MANIFEST_FILES = ("config.json", "arch.json", "archprob.npy", "log.jsonl", "supernet.pt")
+
+
+def run_problem(path: str | os.PathLike) -> str | None:
+    """Why the finished run at ``path`` cannot be trusted as a whole (None: it can): a file that is
+    missing or differs from the sha256 its manifest recorded at ``DONE`` time (a truncated
+    ``log.jsonl`` silently changed reports). Runs finished before manifests existed have none: they
+    are checked file by file on load, as before."""
+    path = Path(path)
+    if not (path / MANIFEST).exists():
+        return None
+    try:
+        manifest = read_json(path / MANIFEST)
+        expected = manifest["sha256"]
+        if not isinstance(expected, dict) or set(expected) != set(MANIFEST_FILES):
+            raise ValueError("wrong file list")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return f"its manifest {MANIFEST} is unreadable ({one_line(e, 80)})"
+    for name in MANIFEST_FILES:
+        try:
+            if file_sha256(path / name) != expected[name]:
+                return f"{name} differs from the sha256 recorded when the run finished (truncated or edited)"
+        except OSError as e:
+            return f"{name} is unreadable ({e.strerror or e})"
+    return None
 
 
 def _epoch_eval(method, net: nn.Module, data: SearchData, batch_size: int, dtype: torch.dtype) -> float:
@@ -374,5 +407,7 @@ def _finalize(run_dir: Path, method, net: nn.Module, log: list, provides: frozen
         "provides": sorted(provides),
     })
     atomic_write_text(run_dir / "log.jsonl", "".join(json.dumps(e) + "\n" for e in log))
+    atomic_write_json(run_dir / MANIFEST, {"format": "run-manifest-v1",
+                                           "sha256": {f: file_sha256(run_dir / f) for f in MANIFEST_FILES}})
     atomic_write_text(run_dir / "DONE", time.strftime("%Y-%m-%dT%H:%M:%S\n"))
     return SearchRun.load(run_dir)

@@ -21,8 +21,9 @@ from filelock import FileLock, Timeout
 def claim(lock_path: str | os.PathLike, what: str, *, announce: bool = True, required: bool = True) -> Iterator[None]:
     """Hold the lock at ``lock_path`` for the block; say so once if another process holds it.
 
-    ``required=False``: where the lock file cannot be created (a read-only cache), run the block
-    without it - for work that is only cached, where a duplicate computation is the worst outcome."""
+    ``required=False``: where the lock file cannot be created (a read-only cache), say so in one
+    ``warning:`` line and run the block without it - for work that is only cached, where a duplicate
+    computation is the worst outcome."""
     lock_path = Path(lock_path)
     lock: FileLock | None = None
     try:
@@ -35,9 +36,13 @@ def claim(lock_path: str | os.PathLike, what: str, *, announce: bool = True, req
                 print(f"waiting for another process that is computing {what} (lock {lock_path})",
                       file=sys.stderr, flush=True)
             lock.acquire()
-    except OSError:
+    except OSError as e:
         if required:
             raise
+        from .store import warn
+
+        warn(f"cannot create lock file {lock_path} ({e.strerror or e}); computing {what} without it "
+             "(another process may do the same work)")
         lock = None  # the block runs unlocked, outside this handler (its errors chain to nothing)
     try:
         yield

@@ -18,7 +18,7 @@ from .benchmark import GroundTruth, ground_truth_record, load_ground_truth
 from .device import resolve_device
 from .engine import RunSpec, SearchRun, cached_search_data, train_supernet
 from .artifacts import cached_selection
-from .scoring import ScoreConfig, cached_score_space
+from .scoring import ScoreConfig, cached_score_space, check_precision_dtype
 
 
 def stage1_metrics(test_acc: np.ndarray, scores: np.ndarray, archprob: np.ndarray, group_size: int = 625) -> dict[str, Any]:
@@ -128,6 +128,7 @@ def evaluate(
                 raise
             skipped[name] = str(e)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
+    check_precision_dtype(precision, spec.profile.torch_dtype)  # before any training
     gt = gt or load_ground_truth()
     cfg = ScoreConfig.from_profile(spec.profile)
     names = [n for n in chosen if n not in skipped]
@@ -170,7 +171,7 @@ def _stored_inputs(spec: RunSpec, selectors: list[str], runs_root, gt: GroundTru
                    precision: str = "exact"):
     """(run, search data, scores) of ``spec`` from the store, or :class:`MissingArtifacts` naming
     every missing artifact (run, scores, selections) at once."""
-    from .artifacts import MissingArtifacts, read_selection, selection_inputs, selection_path, study_command
+    from .artifacts import MissingArtifacts, selection_inputs, selection_path, selection_state, study_command
     from .engine import run_dir_for
     from .scoring import make_scoring_data, score_cache_path
     from .store import load_cached_arrays
@@ -191,8 +192,9 @@ def _stored_inputs(spec: RunSpec, selectors: list[str], runs_root, gt: GroundTru
     inputs = selection_inputs(run, gt, scores) if scores is not None else None  # a stale record counts as missing
     for name in selectors:
         path = selection_path(run_dir, name, spec.profile, spec.seed)
-        if read_selection(path, inputs) is None:
-            missing.append(f"selection {path}")
+        state, _, why = selection_state(path, inputs, gt, spec.dataset, spec.profile.gt_split)
+        if state != "ok":  # a damaged or stale record is named as such (the study replaces it)
+            missing.append(f"selection {path}" if state == "absent" else f"{state} selection {path} ({why})")
     if missing:
         raise MissingArtifacts(missing, study_command(spec, list(selectors), runs_root))
     return run, data, scores
@@ -308,30 +310,35 @@ def proxy_scores(path: str | os.PathLike, measure: str, candidates: str = "sampl
 
 def _whole_space(ctx, selector, *, progress: bool, chunk: int = 256) -> np.ndarray:
     """The selector's measure on all archs, one evaluation per functional class, in chunks whose
-    results are saved atomically (``cache_dir()/proxies``): a killed run resumes where it stopped."""
-    from .store import atomic_save_npy, cache_dir, content_hash, file_sha256
+    results are saved atomically in the checksummed block store the score cache uses
+    (``cache_dir()/proxies/<key>.npz``; :func:`~supernetbench.harness.store.save_cached_arrays`): a killed
+    run resumes where it stopped, and an altered or mistyped entry is reported, deleted and recomputed."""
+    from .store import cache_dir, content_hash, file_sha256, load_cached_arrays, save_cached_arrays, warn
 
     gt, run = ctx.gt, ctx.run
     labels, reps = ctx.space.functional_classes(gt.archs, selector.zero_propagates(ctx))
     first = np.unique(labels, return_index=True)[1]  # an NB201 index in every class
     key = content_hash(file_sha256(Path(run.path) / "supernet.pt"), selector.name, asdict(selector.config),
                        selector.measure_info(ctx), run.config.get("data"), gt.archs, "proxy-v1")
-    path = cache_dir() / "proxies" / f"{key}.npy"  # row 0: scores per class, row 1: done flags
-    state = np.stack([np.full(len(reps), np.nan), np.zeros(len(reps))])
-    if path.exists():
-        try:
-            prev = np.load(path, allow_pickle=False)
-            state = prev if prev.shape == state.shape else state
-        except (ValueError, OSError, EOFError):
-            pass
-    todo = np.flatnonzero(state[1] == 0)
+    path = cache_dir() / "proxies" / f"{key}.npz"  # scores per class, and which classes are done
+    scores, done = np.full(len(reps), np.nan), np.zeros(len(reps), dtype=bool)
+    prev = load_cached_arrays(path, ["scores", "done"])
+    if prev is not None:
+        ok = (prev["scores"].dtype == np.float64 and prev["scores"].shape == scores.shape
+              and prev["done"].dtype == np.bool_ and prev["done"].shape == done.shape)
+        if ok:
+            scores, done = prev["scores"].copy(), prev["done"].copy()
+        else:
+            warn(f"cache entry {path} is invalid: it holds {prev['scores'].dtype} {prev['scores'].shape} / "
+                 f"{prev['done'].dtype} {prev['done'].shape}, not float64 / bool ({len(reps)},); recomputing")
+    todo = np.flatnonzero(~done)
     bar = tqdm(total=len(reps), initial=len(reps) - len(todo), disable=not progress,
                desc=f"{selector.name}: {len(reps)} functional classes")
     for start in range(0, len(todo), chunk):
         part = todo[start:start + chunk]
-        state[0, part] = selector.measure(ctx, first[part])
-        state[1, part] = 1
-        atomic_save_npy(path, state)
+        scores[part] = selector.measure(ctx, first[part])
+        done[part] = True
+        save_cached_arrays(path, scores=scores, done=done)
         bar.update(len(part))
     bar.close()
-    return state[0][labels]
+    return scores[labels]

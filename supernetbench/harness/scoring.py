@@ -226,6 +226,15 @@ class PrefixScorer:
         return 100.0 * correct / self.n_images
 
 
+def check_precision_dtype(precision: str, dtype: torch.dtype) -> None:
+    """bf16 autocast leaves float64 arithmetic untouched: on a float64 profile (``smoke``) "bf16" would
+    be exact float64 under a bf16 label (and a bf16 cache entry identical to the exact one). Refused."""
+    if precision == "bf16" and dtype == torch.float64:
+        raise ValueError("--precision bf16 on a float64 profile would score in exact float64 under a bf16 label "
+                         "(autocast does not touch float64); use --precision exact, or a float32 profile "
+                         "(e.g. --set dtype=float32, or --profile demo/paper)")
+
+
 def score_space(
     net: nn.Module,
     archs: np.ndarray,
@@ -250,6 +259,7 @@ def score_space(
     """
     engine, channels_last = resolve_engine(engine, net)
     device = next(net.parameters()).device
+    check_precision_dtype(precision, next(net.parameters()).dtype)
     check_precision(precision, device)
     if engine == "naive":
         return score_archs(net, archs, sd, cfg, progress=progress, precision=precision)
@@ -307,7 +317,12 @@ def _scorer(net: nn.Module, sd: ScoringData, cfg: ScoreConfig, engine: str, prec
 _WORKER: dict = {}
 
 
-def _worker_init(net: nn.Module, sd: ScoringData, cfg: ScoreConfig, engine: str, precision: str) -> None:
+def _worker_init(net: nn.Module, sd: ScoringData, cfg: ScoreConfig, engine: str, precision: str,
+                 parent: int | None = None) -> None:
+    if parent is not None:  # never outlive the scoring process (killed with SIGKILL, say)
+        from .lifecycle import watch_parent
+
+        watch_parent(parent)
     torch.set_num_threads(1)
     _WORKER["score"] = _scorer(net, sd, cfg, engine, precision)
 
@@ -323,7 +338,7 @@ def _pool_blocks(net, sd, cfg, engine, precision, arch_blocks: list[np.ndarray],
     import multiprocessing as mp
 
     with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                                initargs=(net, sd, cfg, engine, precision)) as ex:
+                                initargs=(net, sd, cfg, engine, precision, os.getpid())) as ex:
         futures = {ex.submit(_worker_score, b): i for i, b in enumerate(arch_blocks)}
         for f in cf.as_completed(futures):
             yield futures[f], f.result()
@@ -346,8 +361,11 @@ def cached_score_space(run, gt, data, cfg: ScoreConfig, device: torch.device | s
     (:func:`score_cache_path`). ``workers``: CPU processes (None: all cores)."""
     sd = make_scoring_data(data, cfg, device, run.profile.torch_dtype)
     path = score_cache_path(run, gt, sd, cfg, precision)  # checksummed: an altered entry is recomputed
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with claim(path.with_suffix(".lock"), f"the scores of {Path(run.path).name}", announce=progress):
+    cached = load_cached_arrays(path, ["scores"])
+    if cached is not None:  # an existing entry needs no lock (a read-only store is fine)
+        return cached["scores"]
+    # the cache is an optimisation: an unwritable lock (read-only store) is a warning, not a failure
+    with claim(path.with_suffix(".lock"), f"the scores of {Path(run.path).name}", announce=progress, required=False):
         cached = load_cached_arrays(path, ["scores"])
         if cached is not None:
             return cached["scores"]
@@ -355,5 +373,8 @@ def cached_score_space(run, gt, data, cfg: ScoreConfig, device: torch.device | s
         scores = score_space(net, gt.archs, sd, cfg, progress=progress, partial_path=path.with_suffix(".partial.npz"),
                              workers=workers or os.cpu_count() or 1, engine=engine, precision=precision)
         save_cached_arrays(path, scores=scores)
-        path.with_suffix(".partial.npz").unlink(missing_ok=True)
+        try:
+            path.with_suffix(".partial.npz").unlink(missing_ok=True)
+        except OSError:
+            pass
         return scores

@@ -91,6 +91,32 @@ def sweep_orphan_temps(root: str | os.PathLike, min_age_s: float = 3600.0) -> li
     return gone
 
 
+#: the store's own subdirectories (``cache_dir()`` or a study's ``--store``): the only ones swept
+STORE_SUBDIRS = ("scores", "proxies", "arrays", "decoded", "nb201", "standin", "studies", "reliance", "data")
+#: a Stage-1 run directory, ``<algo>-<dataset>-s<seed>-<profile>-<16 hex>`` (``engine.run_dir_for``)
+RUN_DIR_NAME = re.compile(r"^[\w.+-]+-s\d+-[\w.+-]+-[0-9a-f]{16}$")
+
+
+def harness_dirs(store: str | os.PathLike, runs_root: str | os.PathLike) -> list[Path]:
+    """The directories the harness owns under ``store`` and ``runs_root``: the store's
+    :data:`STORE_SUBDIRS` and the run directories (:data:`RUN_DIR_NAME`) directly under ``runs_root``
+    - never the roots themselves, which may be a user's directory (``runs_root = "/home/me"``)."""
+    store, runs_root = Path(store), Path(runs_root)
+    dirs = [store / d for d in STORE_SUBDIRS if (store / d).is_dir()]
+    try:
+        dirs += sorted(d for d in runs_root.iterdir() if RUN_DIR_NAME.match(d.name) and d.is_dir())
+    except OSError:  # absent or unreadable runs root: nothing of ours there
+        pass
+    return dirs
+
+
+def sweep_harness_temps(store: str | os.PathLike, runs_root: str | os.PathLike,
+                        min_age_s: float = 3600.0) -> list[Path]:
+    """:func:`sweep_orphan_temps` over :func:`harness_dirs` only: a user's file elsewhere under the
+    store or runs root that happens to look like a temp file is never touched."""
+    return [f for d in harness_dirs(store, runs_root) for f in sweep_orphan_temps(d, min_age_s)]
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from .tables import Table
 
-__all__ = ["Block", "render_html", "render_markdown"]
+__all__ = ["Block", "md_escape", "render_html", "render_markdown"]
 
 Block = tuple[Any, ...]
 
@@ -33,29 +33,41 @@ code { background: #f4f4f4; padding: 0 .2em; }
 """
 
 
+_MD_SPECIAL = "\\`*_{}[]<>()#|!~"
+
+
+def md_escape(text: Any) -> str:
+    """``text`` as literal Markdown: special characters backslash-escaped, line breaks as spaces, so
+    a copied path (``/data/my_runs*[old]``) renders as itself and cannot start a list, link or heading."""
+    s = " ".join(str(text).splitlines())
+    return "".join(f"\\{c}" if c in _MD_SPECIAL else c for c in s)
+
+
 def render_markdown(blocks: Sequence[Block], root: Path) -> str:
-    """Markdown; figure paths relative to ``root`` (the directory of ``index.md``)."""
+    """Markdown; figure paths relative to ``root`` (the directory of ``index.md``). Every text block is
+    escaped (:func:`md_escape`): paths and names copied into the report render literally."""
+    m = md_escape
     out: list[str] = []
     for block in blocks:
         kind = block[0]
         if kind == "h1":
-            out += [f"# {block[1]}", ""]
+            out += [f"# {m(block[1])}", ""]
         elif kind == "h2":
-            out += [f"## {block[1]}", ""]
+            out += [f"## {m(block[1])}", ""]
         elif kind == "p":
-            out += [block[1], ""]
+            out += [m(block[1]), ""]
         elif kind == "warning":
-            out += [f"> **Warning:** {block[1]}", ""]
+            out += [f"> **Warning:** {m(block[1])}", ""]
         elif kind == "list":
-            out += [f"- {item}" for item in block[1]] + [""]
+            out += [f"- {m(item)}" for item in block[1]] + [""]
         elif kind == "table":
             t: Table = block[1]
-            out += [f"**{t.title}**", "", t.to_markdown()]
+            out += [f"**{m(t.title)}**", "", t.to_markdown()]
             if t.note:
-                out += [f"*{t.note}*", ""]
+                out += [f"*{m(t.note)}*", ""]
         elif kind == "figure":
             rel = Path(block[1]).relative_to(root).as_posix()
-            out += [f"![{Path(block[1]).stem}]({rel})", "", f"*{block[2]}*", ""]
+            out += [f"![{m(Path(block[1]).stem)}]({rel})", "", f"*{m(block[2])}*", ""]
         else:
             raise ValueError(f"unknown block kind {kind!r}")
     return "\n".join(out)

@@ -51,9 +51,10 @@ class ReportInputs:
 def collect(algos: Sequence[str], selectors: Sequence[str], dataset: str, seeds: Sequence[int], profile: Profile, *,
             reliance: bool = False, r_u: str = "rsps-biased", device: str = "auto", runs_root=None,
             data_root: str | None = None, progress: bool = True, compute: bool = True,
-            gt: GroundTruth | None = None) -> ReportInputs:
+            gt: GroundTruth | None = None, store: str | Path | None = None) -> ReportInputs:
     """Load (or, with ``compute``, make) the artifacts of every (method, seed), plus the reliance
-    baselines when ``reliance`` (for the selectors that need no architecture weights)."""
+    baselines when ``reliance`` (for the selectors that need no architecture weights). ``store``: the
+    artifact store the report reads (named in the suggested ``study`` command; None = the default)."""
     from supernetbench.algorithms import ALGORITHMS
     from supernetbench.harness.engine import RunSpec
     from supernetbench.selectors import SELECTORS
@@ -100,7 +101,8 @@ def collect(algos: Sequence[str], selectors: Sequence[str], dataset: str, seeds:
         except MissingArtifacts as e:
             missing += e.missing
     if missing:
-        command = report_study_command(algos, selectors, dataset, seeds, profile, reliance, r_u, runs_root, data_root)
+        command = report_study_command(algos, selectors, dataset, seeds, profile, reliance, r_u, runs_root, data_root,
+                                       store=store)
         raise MissingArtifacts(list(dict.fromkeys(missing)), command)
     from supernetbench.harness.benchmark import ground_truth_record
 
@@ -110,14 +112,15 @@ def collect(algos: Sequence[str], selectors: Sequence[str], dataset: str, seeds:
 
 
 def report_study_command(algos: Sequence[str], selectors: Sequence[str], dataset: str, seeds: Sequence[int],
-                         profile: Profile, reliance: bool, r_u: str, runs_root=None, data_root: str | None = None) -> str:
+                         profile: Profile, reliance: bool, r_u: str, runs_root=None, data_root: str | None = None,
+                         *, store: str | Path | None = None) -> str:
     """The one ``supernetbench study`` command that makes every artifact of the report."""
     from supernetbench.harness.artifacts import study_command
     from supernetbench.harness.engine import RunSpec
 
     extra = (() if reliance else ("--no-reliance",)) + (() if r_u == "rsps-biased" else (f"--r-u {r_u}",))
     return study_command(RunSpec(algos[0], dataset, seeds[0], profile, (), data_root), list(selectors), runs_root,
-                         algos=list(algos), seeds=list(seeds), extra=extra)
+                         algos=list(algos), seeds=list(seeds), extra=extra, store=store)
 
 
 # ------------------------------------------------------------------------------------ provenance

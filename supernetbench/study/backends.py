@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import abc
 import concurrent.futures as cf
+import contextlib
 import dataclasses
 import multiprocessing as mp
 import os
 from typing import Any, ClassVar
 
+from ..harness.lifecycle import watch_parent
 from ..harness.registry import Registry
 from .spec import StudySpec
 from .tasks import Task, execute
@@ -46,8 +48,8 @@ class Backend(abc.ABC):
     def poll(self, timeout: float) -> list[tuple[Task, dict[str, Any]]]:
         """Tasks finished since the last call (waiting up to ``timeout`` s for one), with results."""
 
-    def close(self) -> None:
-        """Release workers (the default has none)."""
+    def close(self, abort: bool = False) -> None:
+        """Release workers (the default has none); ``abort``: without waiting for running tasks."""
 
 
 def _devices(spec: StudySpec) -> list[str]:
@@ -74,8 +76,10 @@ class LocalBackend(Backend):
         self.running: dict[cf.Future, tuple[Task, str]] = {}
         self.pool = self._new_pool()
 
-    def _new_pool(self) -> cf.ProcessPoolExecutor:
-        return cf.ProcessPoolExecutor(len(self.free) + len(self.running), mp_context=mp.get_context("spawn"))
+    def _new_pool(self, n: int | None = None) -> cf.ProcessPoolExecutor:
+        """Workers that exit when this process dies (:func:`~supernetbench.harness.lifecycle.watch_parent`)."""
+        return cf.ProcessPoolExecutor(n or len(self.free) + len(self.running), mp_context=mp.get_context("spawn"),
+                                      initializer=watch_parent, initargs=(os.getpid(),))
 
     @property
     def slots(self) -> int:
@@ -103,7 +107,7 @@ class LocalBackend(Backend):
         if broken:  # a worker died: every task in flight is lost with the pool; run them again
             broken += [self.running.pop(f) for f in list(self.running)]
             self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = cf.ProcessPoolExecutor(self.slots + len(broken), mp_context=mp.get_context("spawn"))
+            self.pool = self._new_pool(self.slots + len(broken))
             for task, device in broken:
                 if self.attempts[task.id] > self.spec.retries:
                     out.append((task, {"task": task.id, "state": "failed", "error": "its worker process died "
@@ -113,8 +117,14 @@ class LocalBackend(Backend):
                     self.submit(task, device)
         return out
 
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, abort: bool = False) -> None:
+        """Wait for the pool; ``abort`` (Ctrl-C, SIGTERM): stop the running tasks' workers now (they
+        resume from their last checkpoint next time) instead of waiting for them."""
+        if abort:
+            for proc in list((getattr(self.pool, "_processes", None) or {}).values()):
+                with contextlib.suppress(OSError, AttributeError):
+                    proc.terminate()
+        self.pool.shutdown(wait=not abort, cancel_futures=True)
 
 
 @BACKENDS.register("ray")

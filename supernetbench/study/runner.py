@@ -17,7 +17,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ..harness.progress import progress_bar
-from ..harness.store import atomic_write_json, sweep_orphan_temps
+from ..harness.store import atomic_write_json, sweep_harness_temps
 from .spec import StudySpec
 from .tasks import KINDS, Plan, Task, artifact, log_path, plan, read_record, record_path, run_dir, task_state
 
@@ -165,9 +165,7 @@ def run_study(spec: StudySpec, *, progress: bool = True) -> StudyReport:
     t_start = time.time()
     p = plan(spec)
     spec.study_dir.mkdir(parents=True, exist_ok=True)
-    roots = [spec.store_path] + ([] if spec.runs_path.resolve().is_relative_to(spec.store_path.resolve())
-                                 else [spec.runs_path])
-    swept = [f for r in roots for f in sweep_orphan_temps(r)]  # left by writers killed mid-write
+    swept = sweep_harness_temps(spec.store_path, spec.runs_path)  # left by writers killed mid-write
     atomic_write_json(spec.study_dir / "study.json", spec.to_dict())
     states, records = {}, {}
     for t in p.tasks:
@@ -187,6 +185,7 @@ def run_study(spec: StudySpec, *, progress: bool = True) -> StudyReport:
     computed: list[str] = []
     by_id = p.by_id()
     last_live = time.time()
+    aborted = True  # until the loop ends normally: Ctrl-C / SIGTERM stop the workers instead of waiting
     try:
         while any(states[t.id] in ("pending", "running") for t in todo):
             _block(p, states)
@@ -222,8 +221,9 @@ def run_study(spec: StudySpec, *, progress: bool = True) -> StudyReport:
                 for t in todo:
                     if states[t.id] == "running":
                         say(f"  running {t.id}: {task_progress(spec, t, {**records[t.id], **read_record(spec, t)}, mean)}")
+        aborted = False
     finally:
-        backend.close()
+        backend.close(abort=aborted)
         bar.close()
     return _finish(spec, p, states, records, t_start, computed)
 

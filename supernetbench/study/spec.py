@@ -8,7 +8,9 @@ device or worker count), so the same study run on a laptop or a cluster shares o
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -77,6 +79,10 @@ class StudySpec:
 
     # ------------------------------------------------------------------ derived
     def stage_profile(self) -> Profile:
+        return self._profile
+
+    @functools.cached_property
+    def _profile(self) -> Profile:  # memoised: a study asks once per task (20,000 seeds: 60,000 times)
         return get_profile(self.profile, dict(self.overrides))
 
     def run_spec(self, algo: str, dataset: str, seed: int) -> RunSpec:
@@ -93,6 +99,10 @@ class StudySpec:
 
     def key(self) -> str:
         """Hash of what determines the study's results (not where or how it runs)."""
+        return self._key
+
+    @functools.cached_property
+    def _key(self) -> str:  # memoised: it hashes every seed, and --status asks once per task
         return content_hash(sorted(self.algos), sorted(self.selectors), sorted(self.datasets), sorted(self.seeds),
                             self.stage_profile().to_dict(), self.data_root, self.r_u, self.reliance, CODE_VERSION)
 
@@ -108,14 +118,16 @@ class StudySpec:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_mapping(cls, m: Mapping[str, Any]) -> "StudySpec":
-        """From a TOML-like mapping (``set`` = profile overrides, as a table or ``key=value`` strings)."""
+    def from_mapping(cls, m: Mapping[str, Any], *, source: str = "study") -> "StudySpec":
+        """From a TOML-like mapping (``set`` = profile overrides, as a table or ``key=value`` strings).
+        Every value is type-checked first (:func:`check_types`; ``source`` names it in the error)."""
         from ..algorithms import ALGORITHMS
         from ..selectors import SELECTORS
 
         bad = sorted(set(m) - set(TOML_KEYS))
         if bad:
             raise ValueError(f"unknown study key(s) {', '.join(bad)}; valid keys: {', '.join(TOML_KEYS)}")
+        check_types(m, source)
         overrides = m.get("set") or {}
         if isinstance(overrides, (list, tuple)):
             overrides = parse_overrides(list(overrides), Profile)
@@ -143,6 +155,11 @@ class StudySpec:
         """The study in a TOML file; ``flags`` that are not None replace its values, except ``set``:
         flag overrides are merged into the file's ``[set]`` table (a flag wins per field)."""
         m = read_toml(path)
+        check_types(m, f"study file {path}")
+        base = Path(path).resolve().parent  # relative paths in the file are the file's, not the shell's
+        for k in PATH_KEYS:
+            if isinstance(m.get(k), str) and m[k] and not Path(m[k]).expanduser().is_absolute():
+                m[k] = str(base / m[k])
         given = {k: v for k, v in flags.items() if v is not None}
         if given.get("set"):
             table = m.get("set") or {}
@@ -150,7 +167,46 @@ class StudySpec:
                 raise ValueError(f"study file {path}: 'set' must be a table of profile fields, e.g. [set] epochs = 2")
             flags_set = given["set"] if isinstance(given["set"], Mapping) else parse_overrides(list(given["set"]), Profile)
             given["set"] = {**table, **flags_set}
-        return cls.from_mapping({**m, **given})
+        return cls.from_mapping({**m, **given}, source=f"study file {path}")
+
+
+#: keys that are paths (relative ones in a study file resolve against the file's directory)
+PATH_KEYS = ("store", "runs_root", "data_root")
+#: numpy's seed range, as the CLI's --seeds
+SEED_MAX = 2**32 - 1
+
+
+def check_types(m: Mapping[str, Any], source: str = "study") -> None:
+    """Each key's value has the type the CLI would give it (before any work): one error naming the key,
+    the expected type and an example - never a later "internal error", nor ``"false"`` taken as true."""
+    def fail(key: str, expected: str, example: str) -> None:
+        got = m[key]
+        raise ValueError(f"{source}: {key!r} must be {expected} (e.g. {example}), got {type(got).__name__} "
+                         f"{str(got)[:40]!r}")
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    for key, example in (("algos", 'algos = ["darts", "gdas"]'), ("selectors", 'selectors = ["prune", "valid"]'),
+                         ("datasets", 'datasets = ["cifar10"]')):
+        v = m.get(key)
+        if v is not None and (not isinstance(v, (list, tuple)) or not v or not all(isinstance(x, str) for x in v)):
+            fail(key, "a non-empty list of names", example)
+    v = m.get("seeds")
+    if v is not None and (not isinstance(v, (list, tuple)) or not v
+                          or not all(is_int(x) and 0 <= x <= SEED_MAX for x in v)):
+        fail("seeds", f"a non-empty list of integers in 0..{SEED_MAX}", "seeds = [0, 1, 2]")
+    examples = {"profile": "smoke", "backend": "local", "device": "cpu", "r_u": "rsps-biased", "address": "auto"}
+    for key in ("profile", "backend", "device", "r_u", "address", *PATH_KEYS):
+        if m.get(key) is not None and (not isinstance(m[key], str) or not m[key].strip()):
+            fail(key, "a non-empty string", f'{key} = "{examples.get(key, "/path/to/dir")}"')
+    if isinstance(m.get("device"), str) and not re.fullmatch(r"auto|cpu|cuda(:\d+)?", m["device"]):
+        fail("device", "auto, cpu, cuda or cuda:N", 'device = "cpu"')
+    for key, lo, hi in (("workers", 1, 4096), ("retries", 0, 100)):
+        if m.get(key) is not None and not (is_int(m[key]) and lo <= m[key] <= hi):
+            fail(key, f"an integer in {lo}..{hi}", f"{key} = {lo + 1}")
+    if m.get("reliance") is not None and not isinstance(m["reliance"], bool):
+        fail("reliance", "true or false (a TOML boolean, not a string)", "reliance = false")
 
 
 def read_toml(path: str | os.PathLike) -> dict[str, Any]:

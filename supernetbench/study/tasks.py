@@ -198,19 +198,75 @@ def log_path(spec: StudySpec, t: Task) -> Path:
     return spec.study_dir / "logs" / f"{t.slug}.log"
 
 
+#: task-record fields and the types a reader relies on (a damaged record loses the others)
+_RECORD_TYPES: dict[str, tuple[type, ...]] = {"started": (int, float), "seconds": (int, float), "attempt": (int,),
+                                              "state": (str,), "error": (str,), "log": (str,), "session": (str,)}
+
+
 def read_record(spec: StudySpec, t: Task) -> dict[str, Any]:
+    """The task's record; ``{}`` when absent or unreadable, and a field of the wrong type is dropped
+    (a damaged record never breaks ``--status``)."""
     try:
         rec = read_json(record_path(spec, t))
-        return rec if isinstance(rec, dict) else {}
     except (OSError, ValueError):
         return {}
+    if not isinstance(rec, dict):
+        return {}
+    return {k: v for k, v in rec.items() if k not in _RECORD_TYPES
+            or (isinstance(v, _RECORD_TYPES[k]) and not isinstance(v, bool))}
+
+
+def artifact_ok(spec: StudySpec, t: Task, art: Path | None) -> bool:
+    """Whether ``t``'s artifact exists and is sound - judged as ``evaluate`` and ``report`` judge it:
+    a finished run's files match their manifest, a selection record passes
+    :func:`~supernetbench.harness.artifacts.selection_state` (checksum, the NB201 table, the run's
+    supernet). A damaged artifact is not done: the study makes it again."""
+    if art is None or not art.exists():
+        return False
+    if t.kind == "train":
+        from ..harness.engine import run_problem
+
+        return run_problem(art.parent) is None
+    if t.kind == "select":
+        from ..harness.artifacts import selection_state
+
+        gt = _ground_truth()
+        inputs = _run_inputs(str(run_dir(spec, t)), t.dataset)
+        return selection_state(art, inputs, gt, t.dataset, spec.stage_profile().gt_split)[0] == "ok"
+    return True
+
+
+def _ground_truth():
+    from ..harness.benchmark import load_ground_truth
+
+    return load_ground_truth()
+
+
+_INPUTS: dict[tuple, dict[str, Any]] = {}
+
+
+def _run_inputs(path: str, dataset: str) -> dict[str, Any] | None:
+    """What a selection of the run at ``path`` is made from (its supernet, the table); memoised per
+    run and supernet file version (None while the run has no supernet)."""
+    from ..harness.store import file_sha256
+
+    try:
+        st = (Path(path) / "supernet.pt").stat()
+    except OSError:
+        return None
+    key = (path, dataset, st.st_mtime_ns, st.st_size)
+    if key not in _INPUTS:
+        gt = _ground_truth()
+        _INPUTS[key] = {"supernet_sha256": file_sha256(Path(path) / "supernet.pt"),
+                        "ground_truth": content_hash(gt.archs, gt.test_acc(dataset)), "scores": None}
+    return _INPUTS[key]
 
 
 def task_state(spec: StudySpec, t: Task) -> tuple[str, dict[str, Any]]:
     """(``done`` | ``running`` | ``failed`` | ``pending``, the task's record)."""
     rec = read_record(spec, t)
     art = artifact(spec, t)
-    if art is not None and art.exists():
+    if artifact_ok(spec, t, art):
         return "done", rec
     if lock_held(lock_path(spec, t, art)):
         return "running", rec
