@@ -59,7 +59,7 @@ def selection_path(run_dir: str | Path, selector: str, profile: Profile, seed: i
 def selection_inputs(run: SearchRun, gt, full_scores: np.ndarray | None) -> dict[str, Any]:
     """What a selection is computed from (recorded with it; a record whose inputs differ is stale)."""
     return {"supernet_sha256": file_sha256(Path(run.path) / "supernet.pt"),
-            "ground_truth": content_hash(gt.archs, gt.test_acc(run.dataset)),
+            "ground_truth": content_hash(gt.archs, gt.test_acc(run.dataset)) if gt is not None else None,
             "scores": content_hash(np.asarray(full_scores, dtype=np.float64)) if full_scores is not None else None}
 
 

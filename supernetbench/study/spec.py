@@ -21,7 +21,7 @@ from ..harness.store import cache_dir, content_hash
 BACKEND_NAMES = ("local", "ray")
 #: keys a study TOML file may hold (``set`` is a table of profile overrides)
 TOML_KEYS = ("algos", "selectors", "datasets", "seeds", "profile", "set", "backend", "device", "store",
-             "runs_root", "data_root", "workers", "address", "retries", "r_u", "reliance")
+             "runs_root", "data_root", "workers", "address", "retries", "r_u", "reliance", "space")
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class StudySpec:
     retries: int = 2  # times a task whose worker died is run again
     r_u: str = "rsps-biased"  # which supernet R_U is (P9; see harness/baselines.py)
     reliance: bool = True  # also train the baseline supernets and compute the reliance statistics
+    space: str = "nb201"  # the search space; a study needs one with a table (hashed only when not nb201)
 
     def __post_init__(self) -> None:
         from ..algorithms import ALGORITHMS
@@ -69,6 +70,9 @@ class StudySpec:
         if self.retries < 0:
             raise ValueError(f"retries must be >= 0, got {self.retries}")
         self.stage_profile()  # unknown profile / field / bad value: fails here, before any work
+        from ..spaces import get_space, require
+
+        require(get_space(self.space), "table", "a study (full-space scoring, a1/a2, reliance)")
 
     # ------------------------------------------------------------------ derived
     def stage_profile(self) -> Profile:
@@ -76,7 +80,7 @@ class StudySpec:
 
     def run_spec(self, algo: str, dataset: str, seed: int) -> RunSpec:
         """The Stage-1 run of (algo, dataset, seed): the same identity ``pytest suites`` uses."""
-        return RunSpec(algo, dataset, seed, self.stage_profile(), (), self.data_root)
+        return RunSpec(algo, dataset, seed, self.stage_profile(), (), self.data_root, space=self.space)
 
     @property
     def store_path(self) -> Path:
@@ -89,7 +93,8 @@ class StudySpec:
     def key(self) -> str:
         """Hash of what determines the study's results (not where or how it runs)."""
         return content_hash(sorted(self.algos), sorted(self.selectors), sorted(self.datasets), sorted(self.seeds),
-                            self.stage_profile().to_dict(), self.data_root, self.r_u, self.reliance, CODE_VERSION)
+                            self.stage_profile().to_dict(), self.data_root, self.r_u, self.reliance, CODE_VERSION,
+                            *([self.space] if self.space != "nb201" else []))  # nb201 studies keep their keys
 
     @property
     def study_dir(self) -> Path:
@@ -99,6 +104,8 @@ class StudySpec:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["overrides"] = dict(self.overrides)
+        if self.space == "nb201":
+            del d["space"]
         return d
 
     # ------------------------------------------------------------------ construction
@@ -120,7 +127,8 @@ class StudySpec:
             overrides = {**overrides, **parse_overrides([f"{k}={v}" for k, v in overrides.items()
                                                          if isinstance(v, str)], Profile)}
         kw: dict[str, Any] = {k: m[k] for k in ("profile", "backend", "device", "store", "runs_root", "data_root",
-                                               "workers", "address", "retries", "r_u", "reliance") if m.get(k) is not None}
+                                               "workers", "address", "retries", "r_u", "reliance", "space")
+                              if m.get(k) is not None}
         return cls(algos=tuple(m.get("algos") or ALGORITHMS.names()),
                    selectors=tuple(m.get("selectors") or SELECTORS.names()),
                    datasets=tuple(m.get("datasets") or ("cifar10",)),
