@@ -121,7 +121,6 @@ def _adaptive_score(args) -> int:
     import os
 
     from .harness.adaptive import adaptive_score_space
-    from .harness.benchmark import load_ground_truth
     from .harness.device import resolve_device
     from .harness.engine import cached_search_data, train_supernet
     from .harness.pipeline import stage1_metrics
@@ -135,7 +134,7 @@ def _adaptive_score(args) -> int:
     require(_space(args), "table", "score --adaptive")
     spec = _spec(args)
     dev = resolve_device(args.device)
-    gt = load_ground_truth()
+    gt = _space(args).benchmark(spec.dataset)
     run = train_supernet(spec, runs_root=args.runs_root, device=dev, progress=not args.json)
     data = cached_search_data(spec.data_config())
     cfg = ScoreConfig.from_profile(spec.profile)
@@ -590,7 +589,6 @@ def cmd_proxy(args) -> int:
 
 def cmd_reliance(args) -> int:
     from .harness.baselines import R_U_MEANINGS, combined_table, evaluate_baselines, reliance_selectors
-    from .harness.benchmark import load_ground_truth
     from .harness.engine import RunSpec
     from .harness.pipeline import evaluate
     from .harness.profiles import Profile, get_profile, parse_overrides
@@ -598,7 +596,7 @@ def cmd_reliance(args) -> int:
     from .report import markdown_table
 
     profile = get_profile(args.profile, parse_overrides(args.set, Profile))
-    gt = load_ground_truth()
+    gt = _space(args).benchmark(args.dataset)  # reliance (N_I, R_I) needs a table: nb201
     selectors = args.selectors or reliance_selectors()
     res = evaluate_baselines(args.dataset, args.seeds, profile, selectors, r_u=args.r_u, device=args.device,
                              runs_root=args.runs_root, data_root=args.data_root, gt=gt, progress=not args.json)

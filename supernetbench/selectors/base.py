@@ -187,11 +187,12 @@ class SelectionContext:
         candidates ``idx`` (indices into :attr:`archs`), memoised under ``measure``, broadcast back."""
         archs = self.archs[np.asarray(idx, dtype=np.int64)]
         memo = self.cache.setdefault(("measure", measure), {})
-        keys = [self.space.functional_key(tuple(int(v) for v in a), zero_propagates) for a in archs]
-        todo = [k for k in dict.fromkeys(keys) if k not in memo]
+        labels, reps = self.space.functional_classes(archs, zero_propagates)  # the one dedup (first-seen order)
+        keys = [tuple(int(v) for v in r) for r in reps]
+        todo = [k for k in keys if k not in memo]
         if todo:
             memo.update(zip(todo, np.asarray(fn(np.array(todo, dtype=np.int64)), dtype=np.float64)))
-        return np.array([memo[k] for k in keys], dtype=np.float64)
+        return np.array([memo[k] for k in keys], dtype=np.float64)[labels].reshape(len(archs))
 
     def score(self, idx: np.ndarray) -> np.ndarray:
         """Shared-weight validation accuracy (%) of NB201 indices on the run's scoring subset and BN
