@@ -5,9 +5,10 @@ atomically after every epoch: weights, optimisers, scheduler, method state, data
 states), ``log.jsonl`` (one line per finished epoch) and, once finished, ``supernet.pt``,
 ``arch.json`` (alphas and per-edge probabilities), ``archprob.npy`` (the learned candidate law: the
 probability of every arch, in NB201 index order; for another enumerable space in its
-``all_archs()`` order; absent for a space that cannot be enumerated) and ``DONE``. Every space-specific
-step goes through the run's search space (``RunSpec.space``, :func:`~supernetbench.spaces.get_space`). A killed run resumes from its last completed epoch and produces
-the same result as an uninterrupted one (tested).
+``all_archs()`` order; absent for a space that cannot be enumerated) and ``DONE``. Every
+space-specific step goes through the run's search space (``RunSpec.space``,
+:func:`~supernetbench.spaces.get_space`). A killed run resumes from its last completed epoch and
+produces the same result as an uninterrupted one (tested).
 """
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ from .store import atomic_torch_save, atomic_write_json, atomic_write_text, atom
 from .store import CorruptFileError, load_weights, one_line, read_json, read_npy
 
 CODE_VERSION = "0.1.0"
-#: what ``checkpoint.pt`` must hold to resume (tensors and plain containers only: weights_only loads)
 DEFAULT_SPACE = "nb201"
+#: what ``checkpoint.pt`` must hold to resume (tensors and plain containers only: weights_only loads)
 CHECKPOINT_KEYS = ("epoch", "net", "opt", "sched", "method", "train_stream", "valid_stream", "torch_rng", "log")
 
 
