@@ -39,7 +39,30 @@ def _spec(args):
 
     profile = get_profile(args.profile, parse_overrides(_sets(args), Profile))
     opts = parse_overrides(args.opt, ALGORITHMS.get(args.algo).Config)  # typed like the method's config
-    return RunSpec(args.algo, args.dataset, args.seed, profile, tuple(sorted(opts.items())), args.data_root)
+    return RunSpec(args.algo, args.dataset, args.seed, profile, tuple(sorted(opts.items())), args.data_root,
+                   space=_space(args).name)
+
+
+def _space(args):
+    """The search space named by ``--space`` (one error listing the registered ones otherwise)."""
+    from .spaces import get_space
+
+    return get_space(getattr(args, "space", None) or "nb201")
+
+
+def _check_run_space(args, run_dir) -> None:
+    """``--space`` given with ``--run`` must be the run's own space (a run records it)."""
+    from .harness.store import read_json
+
+    if getattr(args, "space", None) is None:
+        return
+    try:
+        have = read_json(Path(run_dir) / "config.json").get("space", "nb201")
+    except (OSError, ValueError, AttributeError):
+        return  # load_run names a missing or damaged run directory
+    if have != _space(args).name:
+        raise ValueError(f"run {run_dir} was trained on search space {have!r}, not {args.space!r}; "
+                         f"drop --space or pass --space {have}")
 
 
 def _sets(args) -> list[str] | None:
@@ -79,6 +102,11 @@ def cmd_evaluate(args) -> int:
         _print(ev.summary(), True)
         return 0
     m = ev.metrics
+    if ev.scores is None:  # a space without a table: Stage 2 only
+        _print({"run": str(ev.run.path), "space": ev.run.space_name, "Stage-1 metrics": m["skipped"],
+                **{f"{k} selection": v.arch for k, v in ev.selections.items()},
+                **{f"{k} selection": f"skipped ({why})" for k, why in ev.skipped.items()}}, False)
+        return 0
     _print({
         "run": str(ev.run.path), "data": ev.run.config.get("data"),
         "scoring": ev.score_config,
@@ -116,7 +144,7 @@ def _adaptive_score(args) -> int:
     import os
 
     from .harness.adaptive import adaptive_score_space
-    from .harness.benchmark import ground_truth_record, load_ground_truth
+    from .harness.benchmark import ground_truth_record
     from .harness.device import resolve_device
     from .harness.engine import cached_search_data, train_supernet
     from .harness.pipeline import stage1_metrics
@@ -125,10 +153,13 @@ def _adaptive_score(args) -> int:
 
     if args.selectors:
         raise ValueError("--adaptive scores only; run `select` without --adaptive for Stage 2")
+    from .spaces import require
+
+    require(_space(args), "table", "score --adaptive")
     spec = _spec(args)
     check_precision_dtype(args.precision, spec.profile.torch_dtype)  # before any training
     dev = resolve_device(args.device)
-    gt = load_ground_truth()
+    gt = _space(args).benchmark(spec.dataset)
     run = train_supernet(spec, runs_root=args.runs_root, device=dev, progress=not args.json)
     data = cached_search_data(spec.data_config())
     cfg = ScoreConfig.from_profile(spec.profile)
@@ -219,16 +250,12 @@ def _clip(text: Any, limit: int = 120) -> str:
 
 
 def cmd_space_info(args) -> int:
-    from .harness.space import get_space
-
-    _print(get_space(args.space).info(), args.json)
+    _print(_space(args).info(), args.json)
     return 0
 
 
 def cmd_model_info(args) -> int:
-    from .harness.network import model_info
-
-    _print(model_info(args.arch, args.dataset, C=args.C, N=args.N), args.json)
+    _print(_space(args).model_info(args.arch, args.dataset, C=args.C, N=args.N), args.json)
     return 0
 
 
@@ -267,11 +294,14 @@ def cmd_list(args) -> int:
     from .algorithms import ALGORITHMS
     from .harness.profiles import PROFILE_NOTES, PROFILES
     from .selectors import DISTRIBUTIONS, SELECTORS
+    from .spaces import CAPABILITIES, SPACES, space_names
 
     out = {"algorithms": ALGORITHMS.names(),
            "selectors": {n: SELECTORS.get(n).describe() for n in SELECTORS.names()},
            "profiles": {n: PROFILE_NOTES.get(n, "") for n in PROFILES},
-           "candidate_distributions": DISTRIBUTIONS}
+           "candidate_distributions": DISTRIBUTIONS,
+           "spaces": {n: SPACES.get(n).describe() for n in space_names()},
+           "space_capabilities": CAPABILITIES}
     if args.json:
         _print(out, True)
         return 0
@@ -280,6 +310,8 @@ def cmd_list(args) -> int:
         needs = f"requires {', '.join(d['requires'])}; " if d["requires"] else ""
         print(f"  {n}: {needs}uses {d['uses']}")
     print("profiles:\n" + "\n".join(f"  {n}: {t}" for n, t in out["profiles"].items()))
+    print("spaces:\n" + "\n".join(f"  {n}: capabilities {', '.join(d['capabilities']) or '(none)'}; "
+                                   f"ground truth: {d['ground_truth'] or '(none)'}" for n, d in out["spaces"].items()))
     return 0
 
 
@@ -295,6 +327,9 @@ def cmd_report(args) -> int:
 
     if args.study is None and args.algos is None:
         raise ValueError("report needs --study FILE or --algos METHOD [METHOD ...]")
+    from .spaces import require
+
+    require(_space(args), "table", "a report (a1/a2, test errors, reliance)")
     flags = {"algos": args.algos, "selectors": args.selectors, "datasets": [args.dataset] if args.dataset else None,
              "seeds": args.seeds, "profile": args.profile, "set": _sets(args), "store": args.store,
              "runs_root": args.runs_root, "data_root": args.data_root, "r_u": args.r_u,
@@ -337,7 +372,7 @@ def cmd_study(args) -> int:
              "profile": args.profile, "set": args.set, "backend": args.backend, "device": args.device,
              "store": args.store, "runs_root": args.runs_root, "data_root": args.data_root, "workers": args.workers,
              "address": args.address, "retries": args.retries, "r_u": args.r_u,
-             "reliance": False if args.no_reliance else None}
+             "reliance": False if args.no_reliance else None, "space": args.space}
     spec = StudySpec.from_toml(args.config, **flags) if args.config else \
         StudySpec.from_mapping({k: v for k, v in flags.items() if v is not None})
     if args.status:
@@ -386,6 +421,7 @@ def add_study_command(sub) -> None:
     sp.add_argument("--runs-root", default=None, help="Stage-1 runs (default: <store>/runs)")
     sp.add_argument("--data-root", default=None)
     sp.add_argument("--r-u", default=None, choices=list(R_U_MEANINGS), help="which supernet R_U is (P9)")
+    sp.add_argument("--space", default=None, help="search space (default nb201; see `supernetbench list`)")
     sp.add_argument("--no-reliance", action="store_true", help="skip the baseline supernets and reliance statistics")
     sp.add_argument("--status", action="store_true", help="show what is done, running, failed or pending, with an ETA")
     sp.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -446,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--device", default="auto", help="auto | cpu | cuda")
         sp.add_argument("--runs-root", default=None, help="where run directories go (default ./runs or $SUPERNETBENCH_RUNS)")
         sp.add_argument("--data-root", default=None, help="dataset directory (default: ../shared/data or $SUPERNETBENCH_DATA)")
+        sp.add_argument("--space", default=None, help="search space (default nb201; see `supernetbench list`)")
         sp.add_argument("--json", action="store_true")
         if selectors:
             sp.add_argument("--selectors", nargs="*", default=None,
@@ -492,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("space", help="search-space inspection")
     ssub = sp.add_subparsers(dest="space_cmd", required=True)
     si = ssub.add_parser("info", help="counts: archs, isomorphism / functional classes, zero-output archs")
-    si.add_argument("--space", default="nb201")
+    si.add_argument("--space", default=None, help="search space (default nb201; see `supernetbench list`)")
     si.add_argument("--json", action="store_true")
     si.set_defaults(func=cmd_space_info)
 
@@ -501,6 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--dataset", default="cifar10", choices=DATASETS)
     sp.add_argument("--C", type=_int_arg(), default=16, help="stem channels (1..128)")
     sp.add_argument("--N", type=_int_arg(), default=5, help="cells per stage (1..16)")
+    sp.add_argument("--space", default=None, help="search space (default nb201)")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_model_info)
 
@@ -551,6 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--device", default="auto")
     sp.add_argument("--runs-root", default=None, help="Stage-1 runs (default: <store>/runs, as `study`)")
     sp.add_argument("--data-root", default=None)
+    sp.add_argument("--space", default=None, help="search space (default nb201; a report needs one with a table)")
     sp.add_argument("--out", default="report-out")
     sp.set_defaults(func=cmd_report)
 
@@ -583,6 +622,7 @@ def cmd_select(args) -> int:
     if args.gt_split:
         raise ValueError("select --run reads the ground-truth split of the run's profile; drop --gt-split, or train "
                          "the run with it (select --algo ... --gt-split ...)")
+    _check_run_space(args, args.run)
     timings: dict[str, float] = {}
     sels = select_run(args.run, args.selector, seed=args.selection_seed, distribution=args.distribution,
                       device=args.device, data_root=args.data_root, timings=timings)
@@ -596,20 +636,20 @@ def cmd_select(args) -> int:
                 "ground_truth": ground_truth_record(load_ground_truth(), run.dataset, run.profile.gt_split)}, True)
         return 0
     for k, v in sels.items():
-        print(f"{k}: {v.arch} -> NB201 test acc {v.test_acc:.2f}% ({timings[k]:.1f} s)")
+        acc = f" -> NB201 test acc {v.test_acc:.2f}%" if v.test_acc is not None else " (the space has no table)"
+        print(f"{k}: {v.arch}{acc} ({timings[k]:.1f} s)")
     return 0
 
 
 def cmd_proxy(args) -> int:
-    from .harness.benchmark import load_ground_truth
-    from .harness.pipeline import proxy_scores, stage1_metrics
+    from .harness.pipeline import load_run, proxy_scores, stage1_metrics
     from .harness.store import atomic_save_npy
 
     _check_output(args.out, "--out")  # before any work: a missing directory is an error, never created
-    gt = load_ground_truth()
+    _check_run_space(args, args.run)
     idx, scores, info = proxy_scores(args.run, args.measure, args.candidates, seed=args.seed,
                                      distribution=args.distribution, device=args.device, data_root=args.data_root,
-                                     gt=gt, progress=not args.json)
+                                     progress=not args.json)
     nan = np.isnan(scores)
     if nan.any() and not args.keep_nan:  # NaN never wins: ranked below every finite score
         fill = (np.nanmin(scores) - 1.0) if (~nan).any() else 0.0
@@ -623,9 +663,10 @@ def cmd_proxy(args) -> int:
         info["indices"] = idx.tolist()
     elif np.isfinite(scores).all():  # the proxy's ranking of the whole space against the benchmark
         from .harness.benchmark import ground_truth_record
-        from .harness.engine import SearchRun
 
-        split = SearchRun.load(Path(args.run)).profile.gt_split
+        run_ = load_run(args.run)
+        gt = run_.space.benchmark()  # --candidates all: the space has a table
+        split = run_.profile.gt_split
         info["ground_truth"] = ground_truth_record(gt, info["dataset"], split)
         m = stage1_metrics(gt.accuracy(info["dataset"], split, "stage1"), scores, np.full(len(scores), 1.0 / len(scores)))
         info.update(kendall=m["kendall"], spearman=m["spearman"], a1_top3=m["a1"][:3],
@@ -637,7 +678,7 @@ def cmd_proxy(args) -> int:
 def cmd_reliance(args) -> int:
     from .harness.baselines import (R_U_MEANINGS, combined_table, describe_combined, evaluate_baselines,
                                     reliance_selectors, resolve_pool)
-    from .harness.benchmark import ground_truth_record, load_ground_truth
+    from .harness.benchmark import ground_truth_record
     from .harness.engine import RunSpec
     from .harness.pipeline import evaluate
     from .harness.profiles import Profile, get_profile, parse_overrides
@@ -645,7 +686,7 @@ def cmd_reliance(args) -> int:
     from .report import markdown_table
 
     profile = get_profile(args.profile, parse_overrides(_sets(args), Profile))
-    gt = load_ground_truth()
+    gt = _space(args).benchmark(args.dataset)  # reliance (N_I, R_I) needs a table: nb201
     selectors = args.selectors or reliance_selectors()
     algos = args.algos or args.pool
     if algos:
@@ -697,6 +738,7 @@ def add_stage2_commands(sub) -> None:
     sp = sub.add_parser("proxy", help="a sampling selector's per-candidate scores (all 15,625 archs or the shared sample)")
     sp.add_argument("--run", required=True, help="a finished Stage-1 run directory")
     sp.add_argument("--measure", required=True, help="synflow | jacob_cov | valid")
+    sp.add_argument("--space", default=None, help="the run's search space (checked against the run; default: the run's)")
     sp.add_argument("--candidates", default="sample", choices=["all", "sample"])
     sp.add_argument("--out", required=True, help=".npy of the scores (all: NB201 index order; sample: draw order)")
     sp.add_argument("--keep-nan", action="store_true", help="keep NaN scores (default: ranked last, min - 1)")

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from supernetbench.algorithms import ALGORITHMS, RunContext
-from supernetbench.harness.engine import build_supernet, train_step
+from supernetbench.harness.engine import train_step
+from supernetbench.harness.supernet import build_supernet
 from supernetbench.harness.profiles import get_profile
 from supernetbench.harness.space import NB201Space
 from supernetbench.harness.supernet import SupernetConfig

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from supernetbench.harness.batched import BatchedScorer, bf16_supported, check_precision
-from supernetbench.harness.engine import build_supernet
+from supernetbench.harness.supernet import build_supernet
 from supernetbench.harness.scoring import ScoreConfig, ScoringData, _prepared, score_archs, score_space
 from supernetbench.harness.supernet import SupernetConfig
 

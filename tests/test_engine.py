@@ -16,11 +16,11 @@ import torch
 from supernetbench.algorithms import ALGORITHMS
 from supernetbench.harness.benchmark import BenchmarkTableError, load_ground_truth
 from supernetbench.harness.engine import (
-    CHECKPOINT_KEYS, RunSpec, SearchRun, build_supernet, cached_search_data, train_supernet,
+    CHECKPOINT_KEYS, RunSpec, SearchRun, cached_search_data, train_supernet,
 )
 from supernetbench.harness.profiles import get_profile
 from supernetbench.harness.store import CorruptFileError
-from supernetbench.harness.supernet import SupernetConfig
+from supernetbench.harness.supernet import SupernetConfig, build_supernet
 
 try:
     from tests.helpers import CodePayload

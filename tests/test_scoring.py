@@ -96,7 +96,7 @@ def _expression(arch, zero_propagates: bool) -> str:
     nodes = ["x"]
     for i in range(1, 4):
         terms = []
-        for e, (to, frm) in enumerate(SPACE.edges):
+        for e, (to, frm) in enumerate(SPACE.EDGES):
             if to != i or arch[e] == SPACE.NONE:
                 continue
             op, h = SPACE.ops[arch[e]], nodes[frm]

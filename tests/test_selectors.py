@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from supernetbench.harness.data import SearchData, normalize
-from supernetbench.harness.engine import build_supernet
+from supernetbench.harness.supernet import build_supernet
 from supernetbench.harness.network import from_supernet
 from supernetbench.harness.pipeline import run_selectors
 from supernetbench.harness.profiles import get_profile
@@ -218,7 +218,7 @@ def test_perturb_one_edge_per_event_and_seeded_order(tmp_path, gt):
     while left:
         want.append(int(rng.choice(left)))
         left.remove(want[-1])
-    assert orders[0] == [f"{SPACE.edges[e][0]}<-{SPACE.edges[e][1]}" for e in want]
+    assert orders[0] == [f"{SPACE.EDGES[e][0]}<-{SPACE.EDGES[e][1]}" for e in want]
 
 
 def test_perturb_recovers_a_dominant_arch(tmp_path, gt):
@@ -304,9 +304,9 @@ def test_candidate_distributions(tmp_path, gt):
 
     from supernetbench.harness.metrics import rank_linear_probs
 
-    np.testing.assert_array_equal(replace(ctx, distribution="rank-linear").archprob,
+    np.testing.assert_array_equal(replace(ctx, distribution="rank-linear").candidate_law,
                                   rank_linear_probs(gt.test_acc(DS)))
-    assert replace(ctx, distribution="uniform").archprob.sum() == pytest.approx(1.0)
+    assert replace(ctx, distribution="uniform").candidate_law.sum() == pytest.approx(1.0)
     u, r = replace(ctx, distribution="uniform").candidates(50), replace(ctx, distribution="rank-linear").candidates(50)
     acc = gt.test_acc(DS)
     assert acc[r].mean() > acc[u].mean()

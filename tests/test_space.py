@@ -26,7 +26,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from supernetbench.harness.space import ArchStringError, NB201Space, get_space
+from supernetbench.harness.space import ArchStringError, NB201Space
+from supernetbench.spaces import get_space
 
 SPACE = NB201Space()
 NONE, SKIP, C1, C3, POOL = range(5)
@@ -45,7 +46,7 @@ ZERO_OUT = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|"
 def _reaches_output(arch) -> bool:
     """Depth-first search from node 0 over non-``none`` edges: is node 3 reachable?"""
     succ = defaultdict(list)
-    for e, (to, frm) in enumerate(SPACE.edges):
+    for e, (to, frm) in enumerate(SPACE.EDGES):
         if arch[e] != NONE:
             succ[frm].append(to)
     stack, seen = [0], {0}
@@ -66,7 +67,7 @@ def _expression(arch, zero_propagates: bool) -> str:
     nodes = ["x"]
     for i in range(1, 4):
         terms = []
-        for e, (to, frm) in enumerate(SPACE.edges):
+        for e, (to, frm) in enumerate(SPACE.EDGES):
             if to != i or arch[e] == NONE:
                 continue
             h = nodes[frm]
@@ -87,7 +88,7 @@ def _zero_simplified_iso(arch) -> str:
     strs = ["0"]
     for i in range(1, 4):
         terms = []
-        for e, (to, frm) in enumerate(SPACE.edges):
+        for e, (to, frm) in enumerate(SPACE.EDGES):
             if to != i or arch[e] == NONE or strs[frm] == "#":
                 continue
             terms.append(strs[frm] if arch[e] == SKIP else f"({strs[frm]})@{SPACE.ops[arch[e]]}")
@@ -283,7 +284,7 @@ def test_arch_probs_one_hot_is_indicator():
     a = SPACE.parse(BEST_C100)
     probs = SPACE.arch_probs(ALL, SPACE.one_hot(a))
     assert probs.sum() == 1.0 and probs[SPACE.encode(np.array(a))[0]] == 1.0
-    assert SPACE.argmax_arch(SPACE.one_hot(a)) == a
+    assert SPACE.discretize(SPACE.one_hot(a)) == a
 
 
 @pytest.mark.parametrize("bad", [np.ones((5, 5)), -np.ones((6, 5)), np.full((6, 5), np.nan)],
@@ -299,19 +300,24 @@ def _seeded_probs() -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)
 
 
+def _logits(p: dict) -> dict:
+    with np.errstate(divide="ignore"):
+        return {k: np.log(v) for k, v in p.items()}
+
+
 def test_sample_is_reproducible():
     p = {"cell": _seeded_probs()}
-    a = SPACE.sample(p, 200, np.random.default_rng(3))
-    b = SPACE.sample(p, 200, np.random.default_rng(3))
-    c = SPACE.sample(p, 200, np.random.default_rng(4))
-    assert a == b and a != c
-    assert all(isinstance(x, tuple) and len(x) == 6 for x in a)
+    a = SPACE.sample(_logits(p), 200, np.random.default_rng(3))
+    b = SPACE.sample(_logits(p), 200, np.random.default_rng(3))
+    c = SPACE.sample(_logits(p), 200, np.random.default_rng(4))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert a.shape == (200, 6) and a.dtype == np.int64
 
 
 def test_sample_frequencies_match_probs():
     p = _seeded_probs()
     n = 20_000
-    archs = np.array(SPACE.sample({"cell": p}, n, np.random.default_rng(11)))
+    archs = SPACE.sample(_logits({"cell": p}), n, np.random.default_rng(11))
     freq = np.stack([np.bincount(archs[:, e], minlength=5) / n for e in range(6)])
     tol = 5 * np.sqrt(p * (1 - p) / n) + 1e-12
     assert np.all(np.abs(freq - p) <= tol), np.abs(freq - p) / tol

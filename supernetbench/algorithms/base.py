@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..harness.registry import Registry
-from ..harness.space import SearchSpace
+from ..spaces.base import SearchSpace
 
 #: name -> Stage-1 method class. Add a method: one module + ``@ALGORITHMS.register("name")``.
 ALGORITHMS: Registry[type["Stage1Method"]] = Registry("Stage-1 method")
@@ -61,6 +61,9 @@ class Stage1Method(abc.ABC):
     #: True when the method has alpha but never updates it (fixed-alpha ``blank``): Stage 2 keeps it
     #: fixed too (DARTS-PT fine-tuning; ``two_stage/architect.py`` returns at once for ``blank``).
     fixed_alpha: ClassVar[bool] = False
+    #: search-space capabilities the method needs (``rsps-biased``: a ``table`` to rank archs by);
+    #: training it on a space without them is refused with the reason
+    space_requires: ClassVar[frozenset[str]] = frozenset()
     Config: ClassVar[type[MethodConfig]] = MethodConfig
 
     def __init__(self, config: MethodConfig, *, space: SearchSpace, ctx: RunContext):
@@ -146,11 +149,12 @@ class Stage1Method(abc.ABC):
         return None
 
     def arch_probs(self, archs: np.ndarray) -> np.ndarray:
-        """Probability of each row of ``archs`` (NB201 index order when given ``gt.archs``)."""
+        """Probability of each row of ``archs`` under the learned candidate law (NB201 index order when
+        given ``gt.archs``): the space's law given :meth:`edge_probs`."""
         p = self.edge_probs()
         if p is None:
             raise NotImplementedError(f"{self.name} must override arch_probs")
-        return self.space.arch_probs(archs, p)  # type: ignore[attr-defined]
+        return self.space.arch_probs(archs, p)
 
     # ------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from torch import nn
 
 from .base import ALGORITHMS, MethodConfig, RunContext
 from .darts import Darts, DartsConfig
-from ..harness.space import SearchSpace
+from ..spaces.base import SearchSpace
 
 BETA_SCHEDULES = ("auto", "decay", "constant")
 

@@ -16,9 +16,8 @@ from .base import ALGORITHMS, Stage1Method
 @ALGORITHMS.register("rsps")
 class RSPS(Stage1Method):
     def sample_arch(self) -> tuple[int, ...]:
-        n_ops = len(self.space.ops)
-        (edges, _), = self.space.weight_shapes.values()
-        return tuple(int(i) for i in torch.randint(n_ops, (edges,), generator=self.generator))
+        """One uniform single path of the space (:meth:`SearchSpace.random_arch`)."""
+        return self.space.random_arch(self.generator)
 
     def forward_train(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return net(x, arch=self.sample_arch())

@@ -20,13 +20,13 @@ import torch
 from torch import nn
 
 from .base import ALGORITHMS, Stage1Method
-from ..harness.benchmark import load_ground_truth
 from ..harness.metrics import rank_linear_probs
 
 
 @ALGORITHMS.register("rsps-biased")
 class RSPSBiased(Stage1Method):
-    _table: tuple[np.ndarray, torch.Tensor, np.ndarray] | None = None
+    space_requires = frozenset({"table"})
+    _table: tuple[np.ndarray, torch.Tensor, dict[tuple[int, ...], int]] | None = None
 
     @classmethod
     def stage1_profile(cls, profile):
@@ -35,14 +35,13 @@ class RSPSBiased(Stage1Method):
         n = profile.rsps_biased_epochs
         return profile if n is None else profile.replace(epochs=n)
 
-    def _sampler(self) -> tuple[np.ndarray, torch.Tensor, np.ndarray]:
-        """(archs in NB201 order, their probabilities as a tensor, probability by base-5 code)."""
+    def _sampler(self) -> tuple[np.ndarray, torch.Tensor, dict[tuple[int, ...], int]]:
+        """(archs in table order, their probabilities as a tensor, table row of each arch)."""
         if self._table is None:
-            gt = load_ground_truth()
+            gt = self.space.benchmark(self.ctx.dataset)  # the space's TabularBenchmark (NB201 table)
             probs = rank_linear_probs(gt.accuracy(self.ctx.dataset, self.ctx.gt_split, "stage1"))  # P8: ori-test
-            by_code = np.zeros(len(probs))
-            by_code[self.space.encode(gt.archs)] = probs  # type: ignore[attr-defined]
-            self._table = (np.asarray(gt.archs), torch.from_numpy(probs.copy()), by_code)
+            row = {tuple(int(o) for o in a): i for i, a in enumerate(np.asarray(gt.archs))}
+            self._table = (np.asarray(gt.archs), torch.from_numpy(probs.copy()), row)
         return self._table
 
     def prepare(self, net: nn.Module) -> None:
@@ -64,5 +63,6 @@ class RSPSBiased(Stage1Method):
         return None
 
     def arch_probs(self, archs: np.ndarray) -> np.ndarray:
-        _, _, by_code = self._sampler()
-        return by_code[self.space.encode(archs)]  # type: ignore[attr-defined]
+        _, probs, row = self._sampler()
+        p = probs.numpy()
+        return np.array([p[row[tuple(int(o) for o in a)]] for a in np.asarray(archs)], dtype=np.float64)

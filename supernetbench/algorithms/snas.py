@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .base import ALGORITHMS, MethodConfig, RunContext, SoftmaxArchMixin, Stage1Method, cross_entropy_arch_step
-from ..harness.space import SearchSpace
+from ..spaces.base import SearchSpace
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -25,7 +25,6 @@ import numpy as np
 from torch import nn
 
 from .scoring import ScoreConfig, ScoringData, score_space
-from .space import NB201Space
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ def adaptive_score_space(net: nn.Module, archs: np.ndarray, sd: ScoringData, cfg
     if rounds < 0 or eta <= 1:
         raise ValueError(f"adaptive scoring needs rounds >= 0 and eta > 1, got rounds={rounds}, eta={eta}")
     archs = np.asarray(archs)
-    labels, reps = NB201Space().functional_classes(archs, zero_propagates=cfg.bn_mode != "running")
+    labels, reps = net.space.functional_classes(archs, zero_propagates=cfg.bn_mode != "running")
     members = np.bincount(labels, minlength=len(reps))
     n_full = len(sd.y)
     class_scores = np.zeros(len(reps))

@@ -24,7 +24,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import metrics as M
-from .benchmark import GroundTruth, load_ground_truth
 from .device import resolve_device
 from .engine import RunSpec, run_dir_for, train_supernet
 from .artifacts import cached_selection
@@ -82,7 +81,7 @@ class RelianceResult:
 
 def evaluate_baselines(dataset: str, seeds: Sequence[int], profile: Profile, selectors: Sequence[str] | None = None,
                        *, r_u: str = "rsps-biased", device="auto", runs_root=None, data_root: str | None = None,
-                       gt: GroundTruth | None = None, progress: bool = True, compute: bool = True) -> RelianceResult:
+                       gt=None, progress: bool = True, compute: bool = True) -> RelianceResult:
     """Train (or reuse) the baseline runs of every seed and run each selector on the four baselines.
 
     ``compute=False`` reads the stored runs and selections only (``report --artifacts-only``) and
@@ -96,7 +95,9 @@ def evaluate_baselines(dataset: str, seeds: Sequence[int], profile: Profile, sel
     for name in selectors:
         SELECTORS.get(name)  # unknown names fail before any training
     dev = resolve_device(device) if isinstance(device, str) else device
-    gt = gt or load_ground_truth()
+    from ..spaces import get_space
+
+    gt = gt or get_space().benchmark(dataset)  # the reliance baselines need a table (NB201)
     selected = {s: {b: [] for b in BASELINES} for s in selectors}
     details = {s: {b: [] for b in BASELINES} for s in selectors}
     runs: dict[str, list[str]] = {b: [] for b in BASELINES}

@@ -138,9 +138,7 @@ def _cell(cell: SearchCell, x: Rows, archs: np.ndarray, bn_state: _BNState, shar
     relus = [_shared_relu(cell, x, 0, archs)] if share_relu else None
     for i in range(1, space.num_nodes):
         terms = []  # per incoming edge: (value tensors by op, per-arch op, per-arch row in that tensor)
-        for e, (to, frm) in enumerate(space.edges):
-            if to != i:
-                continue
+        for e, frm in space.node_inputs(i):
             src = nodes[frm]
             ops = archs[:, e]
             tensors: dict[int, torch.Tensor] = {}

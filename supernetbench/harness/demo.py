@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .benchmark import load_ground_truth
 from .engine import RunSpec
 from .pipeline import evaluate
 from .profiles import get_profile
@@ -18,7 +17,9 @@ from .store import atomic_write_json, atomic_write_text
 
 def run_demo(out: Path, *, device: str = "auto", profile: str = "demo", algos=("darts",), seed: int = 0) -> Path:
     t0 = time.time()
-    gt = load_ground_truth()
+    from ..spaces import get_space
+
+    gt = get_space().benchmark("cifar10")
     prof = get_profile(profile)
     evs = {}
     for algo in algos:

@@ -3,10 +3,13 @@
 A run directory holds ``config.json`` (the effective config), ``checkpoint.pt`` (overwritten
 atomically after every epoch: weights, optimisers, scheduler, method state, data-stream and RNG
 states), ``log.jsonl`` (one line per finished epoch) and, once finished, ``supernet.pt``,
-``arch.json`` (alphas and per-edge probabilities), ``archprob.npy`` (probability of every arch in
-NB201 index order), ``MANIFEST.json`` (their sha256, verified on load: :func:`run_problem`) and ``DONE``.
-A killed run resumes from its last completed epoch and produces
-the same result as an uninterrupted one (tested).
+``arch.json`` (alphas and per-edge probabilities), ``archprob.npy`` (the learned candidate law: the
+probability of every arch, in NB201 index order; for another enumerable space in its
+``all_archs()`` order; absent for a space that cannot be enumerated), ``MANIFEST.json`` (their sha256, verified on load:
+:func:`run_problem`) and ``DONE``. Every
+space-specific step goes through the run's search space (``RunSpec.space``,
+:func:`~supernetbench.spaces.get_space`). A killed run resumes from its last completed epoch and
+produces the same result as an uninterrupted one (tested).
 """
 from __future__ import annotations
 
@@ -27,18 +30,16 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .benchmark import NUM_ARCHS, load_ground_truth
 from .device import resolve_device
 from .locks import claim
 from .progress import is_terminal, progress_bar
 from .data import Augment, BatchStream, DataConfig, SearchData, load_search_data, normalize
 from .profiles import Profile, get_profile, profile_from_dict
-from .space import NB201Space
 from .store import atomic_torch_save, atomic_write_json, atomic_write_text, atomic_save_npy, content_hash, file_sha256
 from .store import CorruptFileError, load_weights, one_line, read_json, read_npy
-from .supernet import NB201Supernet, SupernetConfig
 
 CODE_VERSION = "0.1.0"
+DEFAULT_SPACE = "nb201"
 #: what ``checkpoint.pt`` must hold to resume (tensors and plain containers only: weights_only loads)
 CHECKPOINT_KEYS = ("epoch", "net", "opt", "sched", "method", "train_stream", "valid_stream", "torch_rng", "log")
 
@@ -53,19 +54,25 @@ class RunSpec:
     profile: Profile = field(default_factory=lambda: get_profile("smoke"))
     method_options: tuple[tuple[str, Any], ...] = ()
     data_root: str | None = None
+    #: the search space (:data:`~supernetbench.spaces.SPACES`); hashed only when it is not ``nb201``,
+    #: so every NB201 run keeps its key (as ``STAGE1_UNSET_UNHASHED`` does for new profile fields)
+    space: str = DEFAULT_SPACE
 
     def key(self) -> str:
         """Content hash of what determines the trained supernet (Stage-1 profile fields only)."""
         return content_hash({**self.to_dict(), "profile": self.profile.stage1_dict()}, CODE_VERSION)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "algo": self.algo,
             "dataset": self.dataset,
             "seed": self.seed,
             "profile": self.profile.to_dict(),
             "method_options": dict(self.method_options),
         }
+        if self.space != DEFAULT_SPACE:
+            d["space"] = self.space
+        return d
 
     def data_config(self) -> DataConfig:
         p = self.profile
@@ -78,7 +85,8 @@ def default_runs_root() -> Path:
 
 def run_dir_for(spec: RunSpec, root: str | os.PathLike | None = None) -> Path:
     root = Path(root) if root is not None else default_runs_root()
-    return root / f"{spec.algo}-{spec.dataset}-s{spec.seed}-{spec.profile.name}-{spec.key()}"
+    space = "" if spec.space == DEFAULT_SPACE else f"@{spec.space}"
+    return root / f"{spec.algo}{space}-{spec.dataset}-s{spec.seed}-{spec.profile.name}-{spec.key()}"
 
 
 @lru_cache(maxsize=4)
@@ -96,17 +104,6 @@ def frozen_bn_stats(net: nn.Module) -> Iterator[None]:
         net.load_state_dict(saved, strict=False)
 
 
-def build_supernet(cfg: SupernetConfig, dtype: torch.dtype = torch.float32) -> NB201Supernet:
-    """The supernet with its weights initialised directly in ``dtype`` (a float64 net initialised in
-    float32 and cast would inherit float32 rounding, which differs between SIMD kernel sets)."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        return NB201Supernet(cfg)
-    finally:
-        torch.set_default_dtype(old)
-
-
 def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -120,9 +117,22 @@ class SearchRun:
     path: Path
     config: dict[str, Any]
     edge_probs: dict[str, np.ndarray] | None
-    archprob: np.ndarray  # NB201 index order
+    #: the learned law over the space's arch list (NB201: index order; file ``archprob.npy``); None
+    #: for a space that cannot be enumerated (the name mirrors the file, which existing runs have)
+    archprob: np.ndarray | None
     provides: frozenset[str]
     log: list[dict[str, Any]]
+
+    @property
+    def space_name(self) -> str:
+        return self.config.get("space", DEFAULT_SPACE)
+
+    @property
+    def space(self):
+        """The run's search space (:func:`~supernetbench.spaces.get_space`)."""
+        from ..spaces import get_space
+
+        return get_space(self.space_name)
 
     @property
     def algo(self) -> str:
@@ -140,9 +150,9 @@ class SearchRun:
     def profile(self) -> Profile:
         return profile_from_dict(self.config["profile"])
 
-    def load_supernet(self, device: torch.device | str = "cpu") -> NB201Supernet:
+    def load_supernet(self, device: torch.device | str = "cpu") -> nn.Module:
         p = self.profile
-        net = build_supernet(SupernetConfig(C=p.C, N=p.N, num_classes=self.config["num_classes"]), p.torch_dtype)
+        net = self.space.build_supernet(p, self.config["num_classes"], p.torch_dtype)
         try:
             net.load_state_dict(load_weights(self.path / "supernet.pt"))
         except (OSError, RuntimeError, ValueError) as e:
@@ -168,15 +178,32 @@ class SearchRun:
             ep = {k: np.asarray(v, dtype=np.float64) for k, v in arch["edge_probs"].items()} if arch["edge_probs"] else None
             provides = frozenset(arch["provides"])
             name = "archprob.npy"
-            archprob = read_npy(path / name)
-            if archprob.shape != (NUM_ARCHS,) or not np.all(archprob >= 0) or abs(archprob.sum() - 1) > 1e-6:
-                raise ValueError(f"expected {NUM_ARCHS} probabilities summing to 1, got {archprob.dtype} {archprob.shape}")
+            n_archs = law_size(config.get("space", DEFAULT_SPACE))
+            law = read_npy(path / name) if n_archs is not None else None
+            if law is not None and (law.shape != (n_archs,) or not np.all(law >= 0) or abs(law.sum() - 1) > 1e-6):
+                raise ValueError(f"expected {n_archs} probabilities summing to 1, got {law.dtype} {law.shape}")
             name = "log.jsonl"
             log = [json.loads(line) for line in (path / name).read_text().splitlines() if line.strip()]
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             raise CorruptFileError(f"finished run {path} is damaged: {name}: {one_line(e)}; "
                                    "delete the run directory and train again") from None
-        return cls(path, config, ep, archprob, provides, log)
+        return cls(path, config, ep, law, provides, log)
+
+
+def law_size(space_name: str) -> int | None:
+    """Length of a run's stored candidate law: every arch of an enumerable space (a table covers them
+    all), or None (no law stored) for a space that cannot be enumerated."""
+    from ..spaces import get_space
+
+    space = get_space(space_name)
+    return space.num_archs if space.has("enumerable") else None
+
+
+def law_archs(space) -> np.ndarray | None:
+    """The arch list a stored candidate law is over (see :func:`law_size`)."""
+    if space.has("table"):
+        return np.asarray(space.benchmark().archs)
+    return space.all_archs() if space.has("enumerable") else None
 
 
 #: a finished run's manifest: the sha256 of each of :data:`MANIFEST_FILES`, written just before ``DONE``
@@ -195,11 +222,12 @@ def run_problem(path: str | os.PathLike) -> str | None:
     try:
         manifest = read_json(path / MANIFEST)
         expected = manifest["sha256"]
-        if not isinstance(expected, dict) or set(expected) != set(MANIFEST_FILES):
+        if not isinstance(expected, dict) or not set(MANIFEST_FILES) - {"archprob.npy"} <= set(expected) \
+                or not set(expected) <= set(MANIFEST_FILES):  # archprob.npy: only for enumerable spaces
             raise ValueError("wrong file list")
     except (OSError, ValueError, KeyError, TypeError) as e:
         return f"its manifest {MANIFEST} is unreadable ({one_line(e, 80)})"
-    for name in MANIFEST_FILES:
+    for name in expected:
         try:
             if file_sha256(path / name) != expected[name]:
                 return f"{name} differs from the sha256 recorded when the run finished (truncated or edited)"
@@ -233,8 +261,13 @@ def train_supernet(
     """
     from ..algorithms import ALGORITHMS
 
+    from ..spaces import get_space, require
+
     cls = ALGORITHMS.get(spec.algo)
     method_cfg = cls.make_config(dict(spec.method_options))
+    space = get_space(spec.space)
+    for cap in sorted(cls.space_requires):
+        require(space, cap, f"Stage-1 method {spec.algo!r}")
     run_dir = run_dir_for(spec, runs_root)
     if (run_dir / "DONE").exists():
         return SearchRun.load(run_dir)
@@ -244,7 +277,7 @@ def train_supernet(
             if progress:
                 print(f"reusing {run_dir}, finished by another process", file=sys.stderr, flush=True)
             return SearchRun.load(run_dir)
-        return _train(spec, cls, method_cfg, run_dir, device, progress, stop_after_epoch)
+        return _train(spec, cls, method_cfg, space, run_dir, device, progress, stop_after_epoch)
 
 
 def train_step(method, net: nn.Module, opt: torch.optim.Optimizer, train_batch: tuple[torch.Tensor, torch.Tensor],
@@ -267,7 +300,7 @@ def train_step(method, net: nn.Module, opt: torch.optim.Optimizer, train_batch: 
     return loss, logits, arch_loss
 
 
-def _train(spec: RunSpec, cls, method_cfg, run_dir: Path, device, progress: bool,
+def _train(spec: RunSpec, cls, method_cfg, space, run_dir: Path, device, progress: bool,
            stop_after_epoch: int | None) -> SearchRun:
     from ..algorithms import RunContext
 
@@ -276,12 +309,12 @@ def _train(spec: RunSpec, cls, method_cfg, run_dir: Path, device, progress: bool
     set_seed(spec.seed)
     data = cached_search_data(spec.data_config()).to(dev)
     dtype = p.torch_dtype
-    net = build_supernet(SupernetConfig(C=p.C, N=p.N, num_classes=data.num_classes), dtype).to(dev)
+    net = space.build_supernet(p, data.num_classes, dtype).to(dev)
     if dev.type == "cpu" and dtype == torch.float32:  # oneDNN's channels-last kernels: 2-5x faster convs on
         net = net.to(memory_format=torch.channels_last)  # CPU (benchmarks/README.md); float64 has none
     ctx = RunContext(dataset=spec.dataset, epochs=p.epochs, device=dev, seed=spec.seed, reference=p.reference,
                      dtype=dtype, gt_split=p.gt_split)
-    method = cls(method_cfg, space=NB201Space(), ctx=ctx)
+    method = cls(method_cfg, space=space, ctx=ctx)
     method.prepare(net)
     opt = torch.optim.SGD(net.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, p.epochs), eta_min=p.lr_min)
@@ -352,7 +385,7 @@ def _train(spec: RunSpec, cls, method_cfg, run_dir: Path, device, progress: bool
             "arch_loss": float(np.mean(arch_losses)) if arch_losses else None,
             "valid_acc": _epoch_eval(method, net, data, p.batch_size, dtype),
             "seconds": time.time() - t0,
-            "genotype": NB201Space().format(NB201Space().argmax_arch(ep)) if ep else None,
+            "genotype": space.format(space.discretize(ep)) if ep else None,
             **method.epoch_log(),
         }
         log.append(entry)
@@ -369,7 +402,7 @@ def _train(spec: RunSpec, cls, method_cfg, run_dir: Path, device, progress: bool
                        f"train {entry['train_acc']:.1f}% valid {entry['valid_acc']:.1f}% ({entry['seconds']:.1f}s)")
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             raise KeyboardInterrupt(f"stopped after epoch {epoch} (stop_after_epoch)")
-    return _finalize(run_dir, method, net, log, cls.provides)
+    return _finalize(run_dir, method, net, log, cls.provides, space)
 
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -392,15 +425,18 @@ def kept_checkpoints(run_dir: str | os.PathLike) -> dict[int, Path]:
     return out
 
 
-def _finalize(run_dir: Path, method, net: nn.Module, log: list, provides: frozenset[str]) -> SearchRun:
-    gt = load_ground_truth()
-    archprob = np.asarray(method.arch_probs(gt.archs), dtype=np.float64)
-    total = float(archprob.sum())
-    if not np.isfinite(total) or abs(total - 1.0) > 1e-6:
-        raise RuntimeError(f"{method.name}: architecture distribution sums to {total}, not 1")
+def _finalize(run_dir: Path, method, net: nn.Module, log: list, provides: frozenset[str], space) -> SearchRun:
+    archs = law_archs(space)
+    law = None
+    if archs is not None:
+        law = np.asarray(method.arch_probs(archs), dtype=np.float64)
+        total = float(law.sum())
+        if not np.isfinite(total) or abs(total - 1.0) > 1e-6:
+            raise RuntimeError(f"{method.name}: architecture distribution sums to {total}, not 1")
     ep = method.edge_probs()
     atomic_torch_save(run_dir / "supernet.pt", {k: v.detach().cpu() for k, v in net.state_dict().items()})
-    atomic_save_npy(run_dir / "archprob.npy", archprob)
+    if law is not None:
+        atomic_save_npy(run_dir / "archprob.npy", law)  # the file keeps its name: existing runs stay readable
     atomic_write_json(run_dir / "arch.json", {
         "alphas": {k: a.detach().cpu().tolist() for k, a in method.alphas.items()},
         "edge_probs": {k: v.tolist() for k, v in ep.items()} if ep else None,
@@ -408,6 +444,7 @@ def _finalize(run_dir: Path, method, net: nn.Module, log: list, provides: frozen
     })
     atomic_write_text(run_dir / "log.jsonl", "".join(json.dumps(e) + "\n" for e in log))
     atomic_write_json(run_dir / MANIFEST, {"format": "run-manifest-v1",
-                                           "sha256": {f: file_sha256(run_dir / f) for f in MANIFEST_FILES}})
+                                           "sha256": {f: file_sha256(run_dir / f) for f in MANIFEST_FILES
+                                                      if (run_dir / f).exists()}})
     atomic_write_text(run_dir / "DONE", time.strftime("%Y-%m-%dT%H:%M:%S\n"))
     return SearchRun.load(run_dir)

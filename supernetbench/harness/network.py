@@ -93,7 +93,7 @@ class InferCell(nn.Module):
         super().__init__()
         self.arch = _as_arch(arch)
         self.channels = c
-        #: indices (into ``NB201Space.edges``) of the edges that hold an op, in edge order
+        #: indices (into ``NB201Space.EDGES``) of the edges that hold an op, in edge order
         self.edge_ids: tuple[int, ...] = tuple(e for e, o in enumerate(self.arch) if o != _SPACE.NONE)
         self.layers = nn.ModuleList(
             _cell_op(_SPACE.ops[self.arch[e]], c, affine, track, conv_bias) for e in self.edge_ids
@@ -101,16 +101,16 @@ class InferCell(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
+        slot = {e: k for k, e in enumerate(self.edge_ids)}
         for i in range(1, _SPACE.num_nodes):
             acc = None
-            for k, e in enumerate(self.edge_ids):
-                to, frm = _SPACE.edges[e]
-                if to != i:
+            for e, frm in _SPACE.node_inputs(i):
+                if e not in slot:
                     continue
-                out = self.layers[k](nodes[frm])
+                out = self.layers[slot[e]](nodes[frm])
                 acc = out if acc is None else acc + out
             if acc is None:  # every input edge is `none`: NB201's Zero ops give input * 0
-                frm = next(f for t, f in _SPACE.edges if t == i)
+                frm = _SPACE.node_inputs(i)[0][1]
                 acc = nodes[frm].mul(0.0)
             nodes.append(acc)
         return nodes[-1]

@@ -14,9 +14,9 @@ import torch
 from tqdm.auto import tqdm
 
 from . import metrics as M
-from .benchmark import GroundTruth, ground_truth_record, load_ground_truth
+from .benchmark import GroundTruth, ground_truth_record
 from .device import resolve_device
-from .engine import RunSpec, SearchRun, cached_search_data, train_supernet
+from .engine import RunSpec, SearchRun, cached_search_data, run_dir_for, train_supernet
 from .artifacts import cached_selection
 from .scoring import ScoreConfig, cached_score_space, check_precision_dtype
 
@@ -58,7 +58,7 @@ def score_diagnostics(gt: GroundTruth, dataset: str, scores: np.ndarray, idx: np
 @dataclass
 class Evaluation:
     run: SearchRun
-    scores: np.ndarray
+    scores: np.ndarray | None  # None on a space without a table (no full-space scoring)
     metrics: dict[str, Any]
     selections: dict[str, Any] = field(default_factory=dict)
     score_config: ScoreConfig | None = None
@@ -94,7 +94,7 @@ def evaluate(
     device: str | torch.device = "auto",
     runs_root=None,
     progress: bool = True,
-    gt: GroundTruth | None = None,
+    gt=None,
     skip_incompatible: bool = True,
     workers: int | None = None,
     engine: str = "fast",
@@ -117,21 +117,35 @@ def evaluate(
     """
     from ..algorithms import ALGORITHMS
     from ..selectors import SELECTORS, IncompatiblePair
+    from ..spaces import get_space, missing_capability
 
+    space = get_space(spec.space)
     chosen = {name: SELECTORS.get(name) for name in selectors}
     skipped = {}
     for name, cls in chosen.items():
         try:
             cls.check_compatible(ALGORITHMS.get(spec.algo).provides, spec.algo)
+            cls.check_space(space)
         except IncompatiblePair as e:
             if not skip_incompatible:
                 raise
             skipped[name] = str(e)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     check_precision_dtype(precision, spec.profile.torch_dtype)  # before any training
-    gt = gt or load_ground_truth()
     cfg = ScoreConfig.from_profile(spec.profile)
     names = [n for n in chosen if n not in skipped]
+    reason = missing_capability(space, "table", "full-space scoring and the Stage-1 metrics (a1/a2, rank correlations)")
+    if reason:  # no table: Stage 2 only, on candidates the space draws
+        run = train_supernet(spec, runs_root=runs_root, device=dev, progress=progress) if compute else load_run(
+            run_dir_for(spec, runs_root))
+        ev = Evaluation(run, None, {"skipped": reason}, score_config=cfg, skipped=skipped)
+        ctx = selection_context(run, None, seed=spec.seed, device=dev, data_root=spec.data_root)
+        for name in names:
+            ev.selections[name], ev.selection_seconds[name], reused = cached_selection(ctx, name, progress=progress)
+            if reused:
+                ev.reused.append(name)
+        return ev
+    gt = gt or space.benchmark(spec.dataset)
     if not compute:
         run, data, scores = _stored_inputs(spec, names, runs_root, gt, cfg, precision)
     else:
@@ -155,7 +169,7 @@ def evaluate(
     return ev
 
 
-def precision_check(run: SearchRun, gt: GroundTruth, data, cfg: ScoreConfig, scores: np.ndarray, device,
+def precision_check(run: SearchRun, gt, data, cfg: ScoreConfig, scores: np.ndarray, device,
                     *, n: int = 512, engine: str = "fast") -> dict[str, Any]:
     """Agreement of reduced-precision ``scores`` with exact scoring on a seeded sample of ``n`` archs
     (Kendall tau, identical fraction, largest difference; :func:`metrics.precision_agreement`)."""
@@ -167,12 +181,11 @@ def precision_check(run: SearchRun, gt: GroundTruth, data, cfg: ScoreConfig, sco
     return {"sample_archs": int(len(idx)), **M.precision_agreement(exact, scores[idx])}
 
 
-def _stored_inputs(spec: RunSpec, selectors: list[str], runs_root, gt: GroundTruth, cfg: ScoreConfig,
+def _stored_inputs(spec: RunSpec, selectors: list[str], runs_root, gt, cfg: ScoreConfig,
                    precision: str = "exact"):
     """(run, search data, scores) of ``spec`` from the store, or :class:`MissingArtifacts` naming
     every missing artifact (run, scores, selections) at once."""
     from .artifacts import MissingArtifacts, selection_inputs, selection_path, selection_state, study_command
-    from .engine import run_dir_for
     from .scoring import make_scoring_data, score_cache_path
     from .store import load_cached_arrays
 
@@ -201,7 +214,7 @@ def _stored_inputs(spec: RunSpec, selectors: list[str], runs_root, gt: GroundTru
 
 
 # ------------------------------------------------------------------------------------ Stage 2 alone
-RUN_FILES = ("config.json", "arch.json", "archprob.npy", "log.jsonl", "supernet.pt")
+RUN_FILES = ("config.json", "arch.json", "archprob.npy", "log.jsonl", "supernet.pt")  # archprob.npy: enumerable spaces
 
 
 def load_run(path: str | os.PathLike) -> SearchRun:
@@ -213,14 +226,32 @@ def load_run(path: str | os.PathLike) -> SearchRun:
     if not (path / "DONE").exists():
         raise FileNotFoundError(f"{path} is not a finished Stage-1 run (no DONE marker); rerun `supernetbench "
                                 "train` with the same options to resume it")
-    missing = [f for f in RUN_FILES if not (path / f).is_file()]
+    missing = [f for f in RUN_FILES if not (path / f).is_file()
+               and not (f == "archprob.npy" and _law_not_stored(path))]
     if missing:
         raise FileNotFoundError(f"{path} is an incomplete run directory (missing {', '.join(missing)}); "
                                 "delete it and train again")
     return SearchRun.load(path)
 
 
-def selection_context(run: SearchRun, gt: GroundTruth, *, seed: int | None = None, device="cpu",
+def _law_not_stored(path: Path) -> bool:
+    """True when the run's space stores no candidate law (it cannot be enumerated)."""
+    from .engine import law_size
+    from .store import read_json
+
+    try:
+        return law_size(read_json(path / "config.json").get("space", "nb201")) is None
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _ground_truth(run: SearchRun, gt):
+    """The run's tabular ground truth (``gt`` when given), or None for a space without a table."""
+    space = run.space
+    return (gt or space.benchmark(run.dataset)) if space.has("table") else None
+
+
+def selection_context(run: SearchRun, gt, *, seed: int | None = None, device="cpu",
                       distribution: str = "run", data=None, data_root: str | None = None,
                       full_scores: np.ndarray | None = None, progress: bool = False, profile=None):
     """The Stage-2 context of a finished run (seed: the run's own by default). ``profile``: the
@@ -259,7 +290,7 @@ def run_selectors(ctx, names: Sequence[str], *, skip_incompatible: bool = True,
 
 def select_run(path: str | os.PathLike, selectors: Sequence[str], *, seed: int | None = None,
                distribution: str = "run", device: str | torch.device = "auto", data_root: str | None = None,
-               gt: GroundTruth | None = None, timings: dict[str, float] | None = None) -> dict[str, Any]:
+               gt=None, timings: dict[str, float] | None = None) -> dict[str, Any]:
     """Stage 2 on a finished run directory, without full-space scoring (``valid`` scores only its
     candidates, with exactly the values full-space scoring would give them)."""
     from ..selectors import SELECTORS
@@ -268,14 +299,14 @@ def select_run(path: str | os.PathLike, selectors: Sequence[str], *, seed: int |
         SELECTORS.get(name)  # unknown names fail before any work
     run = load_run(path)
     dev = device if isinstance(device, torch.device) else resolve_device(device)
-    ctx = selection_context(run, gt or load_ground_truth(), seed=seed, device=dev, distribution=distribution,
+    ctx = selection_context(run, _ground_truth(run, gt), seed=seed, device=dev, distribution=distribution,
                             data_root=data_root)
     return run_selectors(ctx, selectors, skip_incompatible=False, timings=timings)
 
 
 def proxy_scores(path: str | os.PathLike, measure: str, candidates: str = "sample", *, seed: int | None = None,
                  distribution: str = "run", device: str | torch.device = "auto", data_root: str | None = None,
-                 gt: GroundTruth | None = None, progress: bool = True) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+                 gt=None, progress: bool = True) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """A sampling selector's per-candidate scores on a finished run: ``(indices, scores, info)``.
 
     ``candidates``: ``"sample"`` = the shared candidate set of (run, seed, distribution); ``"all"`` = all
@@ -290,7 +321,11 @@ def proxy_scores(path: str | os.PathLike, measure: str, candidates: str = "sampl
     if candidates not in ("all", "sample"):
         raise ValueError(f"candidates must be 'all' or 'sample', got {candidates!r}")
     run = load_run(path)
-    gt = gt or load_ground_truth()
+    gt = _ground_truth(run, gt)
+    if gt is None and candidates == "all":
+        from ..spaces import MissingCapability
+
+        raise MissingCapability(f"--candidates all needs a search space with a table; space {run.space_name!r} has none")
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     ctx = selection_context(run, gt, seed=seed, device=dev, distribution=distribution, data_root=data_root,
                             progress=progress and candidates == "sample")

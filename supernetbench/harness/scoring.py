@@ -10,7 +10,8 @@ BatchNorm is an explicit, recorded mode (protocol P1):
 * ``recalibrate`` - per arch, re-estimate BN statistics (cumulative average) on
   ``recalib_batches`` fixed training batches, then evaluate in eval mode.
 
-Archs in one shared-weight functional class (:meth:`NB201Space.functional_key`) compute the same
+Archs in one shared-weight functional class (:meth:`SearchSpace.functional_key` of the supernet's
+space, ``net.space``; NB201: :meth:`NB201Space.functional_key`) compute the same
 function, so one representative per class is scored and the score is broadcast to its members
 (9,445 classes with batch/recalibrated BN; 12,205 with running BN, where zero inputs do not stay
 zero). :func:`score_archs` is the slow, obvious per-arch path the tests compare against.
@@ -30,7 +31,6 @@ from .batched import BatchedScorer, check_precision, precision_context
 from .data import Augment, normalize
 from .device import torch_threads
 from .profiles import BN_MODES, SCORING_ENGINES, Profile
-from .space import NB201Space
 from .locks import claim
 from .progress import progress_bar
 from .store import cache_dir, content_hash, file_sha256, load_cached_arrays, save_cached_arrays
@@ -142,11 +142,17 @@ def resolve_engine(engine: str, net: nn.Module) -> tuple[str, bool]:
     if engine not in ENGINES:
         raise ValueError(f"unknown scoring engine {engine!r}; valid choices: {', '.join(ENGINES)}")
     p = next(net.parameters())
+    own = net.space.scoring_engines  # the space's own strategies (NB201: prefix, batched)
+    if engine in ("prefix", "batched") and engine not in own:
+        raise ValueError(f"scoring engine {engine!r} is not implemented for search space {net.space.name!r}; "
+                         f"use one of: fast, dedup, naive{''.join(', ' + e for e in sorted(own))}")
     if engine != "fast":
         return engine, False
-    if p.device.type == "cuda":
+    if p.device.type == "cuda" and "batched" in own:
         return "batched", False
-    return "prefix", p.dtype == torch.float32
+    if "prefix" in own:
+        return "prefix", p.dtype == torch.float32
+    return "dedup", False
 
 
 def _layout(sd: ScoringData, channels_last: bool) -> ScoringData:
@@ -182,8 +188,12 @@ class PrefixScorer:
     """
 
     MODES = ("batch", "running")
+    #: the cell graph :meth:`accuracy` unrolls by hand: it must be the space's (``NB201Space.EDGES``)
+    UNROLLED_EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 
     def __init__(self, net: nn.Module, sd: ScoringData, cfg: ScoreConfig):
+        if tuple(net.space.edges("cell")) != self.UNROLLED_EDGES:
+            raise ValueError(f"the prefix scorer unrolls the NB201 cell; space {net.space.name!r} has another graph")
         if cfg.bn_mode not in self.MODES:
             raise ValueError(f"the prefix scorer supports BN modes {self.MODES}, not {cfg.bn_mode!r}")
         self.net = net
@@ -263,8 +273,7 @@ def score_space(
     check_precision(precision, device)
     if engine == "naive":
         return score_archs(net, archs, sd, cfg, progress=progress, precision=precision)
-    space = NB201Space()
-    labels, reps = space.functional_classes(np.asarray(archs), zero_propagates=cfg.bn_mode != "running")
+    labels, reps = net.space.functional_classes(np.asarray(archs), zero_propagates=cfg.bn_mode != "running")
     rep_scores = np.full(len(reps), np.nan)
     prev = load_cached_arrays(partial_path, ["scores"]) if partial_path is not None else None
     if prev is not None and prev["scores"].shape == rep_scores.shape:

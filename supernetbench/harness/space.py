@@ -23,63 +23,36 @@ Two equivalence relations are computed here:
 """
 from __future__ import annotations
 
-import abc
-import itertools
 import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import ClassVar, Mapping, Sequence
 
 import numpy as np
+import torch
 
+from ..spaces.base import SPACES, Arch, ArchStringError, SearchSpace
 from .store import one_line
 
-Arch = tuple[int, ...]
+__all__ = ["Arch", "ArchStringError", "NB201Space", "softmax_rows"]
 
 
-class ArchStringError(ValueError):
-    """A malformed architecture string."""
+def softmax_rows(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, float64; ``-inf`` logits (probability 0) stay at probability 0."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
 
 
-class SearchSpace(abc.ABC):
-    """What the supernet, the Stage-1 methods and the selectors need to know about a space.
-
-    ``weight_shapes`` maps each cell type to ``(num_edges, num_ops)``: one architecture-weight
-    matrix per cell type (NB201: one ``cell`` matrix shared by all 15 cells; the DARTS space would
-    have ``normal`` and ``reduce``).
-    """
-
-    name: ClassVar[str]
-    ops: ClassVar[tuple[str, ...]]
-
-    @property
-    @abc.abstractmethod
-    def weight_shapes(self) -> Mapping[str, tuple[int, int]]: ...
-
-    @abc.abstractmethod
-    def parse(self, s: str) -> Arch: ...
-
-    @abc.abstractmethod
-    def format(self, arch: Arch) -> str: ...
-
-    @abc.abstractmethod
-    def argmax_arch(self, probs: Mapping[str, np.ndarray]) -> Arch:
-        """The discrete arch of per-edge argmax ("prune")."""
-
-    @abc.abstractmethod
-    def sample(self, probs: Mapping[str, np.ndarray], n: int, rng: np.random.Generator) -> list[Arch]:
-        """Draw ``n`` archs, edges independent, from per-edge op probabilities."""
-
-    @abc.abstractmethod
-    def one_hot(self, arch: Arch) -> dict[str, np.ndarray]:
-        """Per-cell-type one-hot weight matrices of a discrete arch."""
-
-
+@SPACES.register("nb201")
 @dataclass(frozen=True)
 class NB201Space(SearchSpace):
-    """The NAS-Bench-201 topology search space."""
+    """The NAS-Bench-201 topology search space (Dong & Yang, ICLR 2020): one cell type ``cell``."""
 
     name: ClassVar[str] = "nb201"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"table", "enumerable", "functional_classes"})
+    ground_truth: ClassVar[str | None] = "NB201 table: 200-epoch mean test accuracy of all 15,625 archs"
+    scoring_engines: ClassVar[frozenset[str]] = frozenset({"prefix", "batched"})
     ops: ClassVar[tuple[str, ...]] = (
         "none",
         "skip_connect",
@@ -87,19 +60,23 @@ class NB201Space(SearchSpace):
         "nor_conv_3x3",
         "avg_pool_3x3",
     )
-    #: (to_node, from_node) per edge, in arch-string order.
-    edges: ClassVar[tuple[tuple[int, int], ...]] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+    #: The cell graph, the ONE description the supernet cell, the stand-alone cell, the batched
+    #: scorer and the prefix scorer share (or are tested against): (to_node, from_node) per edge,
+    #: in arch-string order; node ``i`` is the sum, in edge order, of its input edges; the cell
+    #: output is the last node.
+    EDGES: ClassVar[tuple[tuple[int, int], ...]] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
     num_nodes: ClassVar[int] = 4
     NONE: ClassVar[int] = 0
     SKIP: ClassVar[int] = 1
 
-    @property
-    def weight_shapes(self) -> Mapping[str, tuple[int, int]]:
-        return {"cell": (len(self.edges), len(self.ops))}
+    def edges(self, cell_type: str = "cell") -> tuple[tuple[int, int], ...]:
+        if cell_type != "cell":
+            raise ValueError(f"NB201 has one cell type 'cell', not {cell_type!r:.40}")
+        return self.EDGES
 
-    @property
-    def num_archs(self) -> int:
-        return len(self.ops) ** len(self.edges)
+    def node_inputs(self, node: int) -> tuple[tuple[int, int], ...]:
+        """``(edge index, from node)`` of every input edge of ``node``, in edge order (the node rule)."""
+        return tuple((e, frm) for e, (to, frm) in enumerate(self.EDGES) if to == node)
 
     # ---------------------------------------------------------------- strings and codes
     _TOKEN = re.compile(r"([a-z_0-9]+)~([0-9]+)", re.ASCII)  # whole token, ASCII digits only
@@ -142,35 +119,71 @@ class NB201Space(SearchSpace):
 
     def validate(self, arch: Sequence[int]) -> Arch:
         a = tuple(int(x) for x in arch)
-        if len(a) != len(self.edges) or any(not 0 <= x < len(self.ops) for x in a):
+        if len(a) != len(self.EDGES) or any(not 0 <= x < len(self.ops) for x in a):
             raise ArchStringError(f"an NB201 arch is 6 op indices in 0..4, got {one_line(repr(tuple(arch)), 80)}")
         return a
 
     def encode(self, archs: np.ndarray) -> np.ndarray:
         """Base-5 code of each arch (first edge most significant): a dense id in 0..15,624."""
-        archs = np.asarray(archs, dtype=np.int64).reshape(-1, len(self.edges))
-        weights = len(self.ops) ** np.arange(len(self.edges) - 1, -1, -1)
+        archs = np.asarray(archs, dtype=np.int64).reshape(-1, len(self.EDGES))
+        weights = len(self.ops) ** np.arange(len(self.EDGES) - 1, -1, -1)
         return archs @ weights
 
     def all_archs(self) -> np.ndarray:
         """All 15,625 archs in base-5 code order (NOT the NB201 index order; see module doc)."""
-        return np.array(list(itertools.product(range(len(self.ops)), repeat=len(self.edges))), dtype=np.int8)
+        return super().all_archs()
 
     # ---------------------------------------------------------------- arch weights
     def one_hot(self, arch: Arch) -> dict[str, np.ndarray]:
         arch = self.validate(arch)
-        w = np.zeros((len(self.edges), len(self.ops)))
-        w[np.arange(len(self.edges)), arch] = 1.0
+        w = np.zeros((len(self.EDGES), len(self.ops)))
+        w[np.arange(len(self.EDGES)), arch] = 1.0
         return {"cell": w}
 
-    def argmax_arch(self, probs: Mapping[str, np.ndarray]) -> Arch:
-        p = self._check_probs(probs)
+    def discretize(self, edge_probs: Mapping[str, np.ndarray]) -> Arch:
+        """Per-edge argmax (DARTS' discretisation, protocol §5.6; first op on ties)."""
+        p = self._check_probs(edge_probs)
         return tuple(int(i) for i in p.argmax(axis=1))
 
-    def sample(self, probs: Mapping[str, np.ndarray], n: int, rng: np.random.Generator) -> list[Arch]:
-        p = self._check_probs(probs)
-        cols = [rng.choice(len(self.ops), size=n, p=p[e] / p[e].sum()) for e in range(len(self.edges))]
-        return [tuple(int(c[k]) for c in cols) for k in range(n)]
+    def sample(self, edge_logits: Mapping[str, np.ndarray], n: int, rng: np.random.Generator) -> np.ndarray:
+        """Edges independent, op ``o`` of edge ``e`` with probability ``softmax(logits[e])[o]``
+        (protocol §4): ``(n, 6)`` int64, drawn edge by edge with ``rng.choice``."""
+        logits = np.asarray(edge_logits["cell"], dtype=np.float64)
+        if logits.shape != (len(self.EDGES), len(self.ops)) or np.isnan(logits).any() or np.isposinf(logits).any():
+            raise ValueError(f"NB201 per-edge logits must be a (6, 5) array without NaN or +inf, got shape {logits.shape}")
+        p = self._check_probs({"cell": softmax_rows(logits)})
+        cols = [rng.choice(len(self.ops), size=n, p=p[e] / p[e].sum()) for e in range(len(self.EDGES))]
+        return np.stack(cols, axis=1).astype(np.int64).reshape(n, len(self.EDGES))
+
+    def random_arch(self, generator: torch.Generator) -> Arch:
+        """Every edge picks an op uniformly: uniform over all 5^6 archs (RSPS, protocol §3.2)."""
+        return tuple(int(i) for i in torch.randint(len(self.ops), (len(self.EDGES),), generator=generator))
+
+    # ---------------------------------------------------------------- networks and ground truth
+    def build_supernet(self, profile, num_classes: int, dtype: torch.dtype | None = None):
+        """The NB201 supernet (protocol §1) at the profile's C and N, initialised in ``dtype``."""
+        from .supernet import SupernetConfig, build_supernet
+
+        return build_supernet(SupernetConfig(C=profile.C, N=profile.N, num_classes=num_classes),
+                              dtype if dtype is not None else profile.torch_dtype)
+
+    def network(self, arch, num_classes: int, **kwargs):
+        """NB201's stand-alone network of ``arch`` (:class:`~.network.NB201Network`)."""
+        from .network import NB201Network
+
+        return NB201Network(arch, num_classes=num_classes, **kwargs)
+
+    def model_info(self, arch: str, dataset: str, **shape) -> dict:
+        """NB201's parameter and FLOP counts (:func:`~.network.model_info`)."""
+        from .network import model_info
+
+        return model_info(arch, dataset, **shape)
+
+    def benchmark(self, dataset: str | None = None):
+        """The NB201 table (:class:`~.benchmark.GroundTruth`, a ``TabularBenchmark``)."""
+        from .benchmark import load_ground_truth
+
+        return load_ground_truth()
 
     def arch_probs(self, archs: np.ndarray, probs: Mapping[str, np.ndarray]) -> np.ndarray:
         """P(arch) = prod_e p[e, op_e] for each row of ``archs`` (protocol §4, ``archprob``).
@@ -179,11 +192,11 @@ class NB201Space(SearchSpace):
         """
         p = self._check_probs(probs)
         archs = np.asarray(archs, dtype=np.int64)
-        return np.prod(p[np.arange(len(self.edges)), archs], axis=1)
+        return np.prod(p[np.arange(len(self.EDGES)), archs], axis=1)
 
     def _check_probs(self, probs: Mapping[str, np.ndarray]) -> np.ndarray:
         p = np.asarray(probs["cell"], dtype=np.float64)
-        if p.shape != (len(self.edges), len(self.ops)):
+        if p.shape != (len(self.EDGES), len(self.ops)):
             raise ValueError(f"NB201 per-edge probabilities must have shape (6, 5), got {p.shape}")
         if not np.all(np.isfinite(p)) or np.any(p < 0):
             raise ValueError("per-edge probabilities must be finite and non-negative")
@@ -201,7 +214,7 @@ class NB201Space(SearchSpace):
         strs = ["0"]
         for i in range(1, self.num_nodes):
             terms = []
-            for e, (to, frm) in enumerate(self.edges):
+            for e, (to, frm) in enumerate(self.EDGES):
                 if to != i:
                     continue
                 op = arch[e]
@@ -222,17 +235,17 @@ class NB201Space(SearchSpace):
         for i in range(1, n):
             nonzero[i] = any(
                 arch[e] != self.NONE and (nonzero[frm] or not zero_propagates)
-                for e, (to, frm) in enumerate(self.edges)
+                for e, (to, frm) in enumerate(self.EDGES)
                 if to == i
             )
         reaches = [False] * (n - 1) + [True]  # node feeds the cell output
         for j in range(n - 2, -1, -1):
             reaches[j] = any(
-                arch[e] != self.NONE and reaches[to] for e, (to, frm) in enumerate(self.edges) if frm == j
+                arch[e] != self.NONE and reaches[to] for e, (to, frm) in enumerate(self.EDGES) if frm == j
             )
         return tuple(
             arch[e] != self.NONE and reaches[to] and (nonzero[frm] or not zero_propagates)
-            for e, (to, frm) in enumerate(self.edges)
+            for e, (to, frm) in enumerate(self.EDGES)
         )
 
     def functional_key(self, arch: Arch, zero_propagates: bool = True) -> Arch:
@@ -243,20 +256,6 @@ class NB201Space(SearchSpace):
         """
         live = self.live_edges(arch, zero_propagates)
         return tuple(op if keep else self.NONE for op, keep in zip(arch, live))
-
-    def functional_classes(self, archs: np.ndarray, zero_propagates: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Label each row of ``archs`` with its functional class.
-
-        Returns ``(labels, representatives)``: ``labels[i]`` indexes ``representatives``, an
-        ``(n_classes, 6)`` array holding one canonical arch per class (in first-seen order).
-        """
-        archs = np.asarray(archs)
-        keys: dict[Arch, int] = {}
-        labels = np.empty(len(archs), dtype=np.int64)
-        for i, a in enumerate(archs):
-            k = self.functional_key(tuple(int(x) for x in a), zero_propagates)
-            labels[i] = keys.setdefault(k, len(keys))
-        return labels, np.array(list(keys), dtype=np.int8).reshape(-1, len(self.edges))
 
     def is_zero_output(self, arch: Arch) -> bool:
         """True when the cell output is identically zero (no live path from input to output)."""
@@ -281,12 +280,3 @@ class NB201Space(SearchSpace):
             "zero_output_archs": sum(self.is_zero_output(a) for a in tuples),
         }
 
-
-SPACES: dict[str, type[SearchSpace]] = {"nb201": NB201Space}
-
-
-def get_space(name: str = "nb201") -> SearchSpace:
-    try:
-        return SPACES[name]()
-    except KeyError:
-        raise ValueError(f"unknown search space {name!r}; valid choices: {', '.join(SPACES)}") from None

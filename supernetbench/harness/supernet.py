@@ -48,7 +48,7 @@ class SearchCell(nn.Module):
         super().__init__()
         self.space = space
         self.edges = nn.ModuleList(
-            nn.ModuleList(make_op(op, c, affine, track) for op in space.ops) for _ in space.edges
+            nn.ModuleList(make_op(op, c, affine, track) for op in space.ops) for _ in space.EDGES
         )
 
     def forward(
@@ -62,9 +62,7 @@ class SearchCell(nn.Module):
         nodes = [x]
         for i in range(1, self.space.num_nodes):
             acc = None
-            for e, (to, frm) in enumerate(self.space.edges):
-                if to != i:
-                    continue
+            for e, frm in self.space.node_inputs(i):
                 out = self._edge(e, nodes[frm], weights, hard, arch)
                 if beta:
                     out = out + beta * nodes[frm]
@@ -151,6 +149,17 @@ class NB201Supernet(nn.Module):
     def weight_parameters(self) -> list[nn.Parameter]:
         """All network weights (architecture parameters live in the Stage-1 method, not here)."""
         return list(self.parameters())
+
+
+def build_supernet(cfg: SupernetConfig, dtype: torch.dtype = torch.float32) -> NB201Supernet:
+    """The supernet with its weights initialised directly in ``dtype`` (a float64 net initialised in
+    float32 and cast would inherit float32 rounding, which differs between SIMD kernel sets)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        return NB201Supernet(cfg)
+    finally:
+        torch.set_default_dtype(old)
 
 
 def count_parameters(module: nn.Module) -> int:

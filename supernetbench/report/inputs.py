@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from supernetbench.harness.benchmark import DATASETS, GroundTruth, load_ground_truth
+from supernetbench.harness.benchmark import DATASETS
 from supernetbench.harness.profiles import Profile
 
 __all__ = ["ReportInputs", "collect", "data_flags", "git_revision", "provenance", "read_study"]
@@ -51,7 +51,7 @@ class ReportInputs:
 def collect(algos: Sequence[str], selectors: Sequence[str], dataset: str, seeds: Sequence[int], profile: Profile, *,
             reliance: bool = False, r_u: str = "rsps-biased", device: str = "auto", runs_root=None,
             data_root: str | None = None, progress: bool = True, compute: bool = True,
-            gt: GroundTruth | None = None, store: str | Path | None = None) -> ReportInputs:
+            gt=None, store: str | Path | None = None) -> ReportInputs:
     """Load (or, with ``compute``, make) the artifacts of every (method, seed), plus the reliance
     baselines when ``reliance`` (for the selectors that need no architecture weights). ``store``: the
     artifact store the report reads (named in the suggested ``study`` command; None = the default)."""
@@ -80,7 +80,9 @@ def collect(algos: Sequence[str], selectors: Sequence[str], dataset: str, seeds:
     from supernetbench.harness.pipeline import evaluate
 
     t0 = time.perf_counter()
-    gt = gt or load_ground_truth()
+    from supernetbench.spaces import get_space
+
+    gt = gt or get_space().benchmark(dataset)  # a report needs a table (gated in the CLI)
     evs: dict[str, list[Any]] = {a: [] for a in algos}
     missing: list[str] = []  # artifacts-only: every missing artifact of the report, named at once
     for a in algos:

@@ -12,6 +12,12 @@ set per (run, seed, candidate distribution): :meth:`SelectionContext.candidates`
 distribution is the run's learned one, or an override for the Stage-2 baselines (protocol §5.7):
 ``uniform`` (N_U, R_U) or the idealised ``rank-linear`` sampler of ``rsps-biased`` (N_I, R_I).
 
+Candidates are indices into :attr:`SelectionContext.archs`. On a space with a ``table`` (NB201) that
+is the table's arch order and the draw is ``rng.choice`` over the table rows with the candidate law
+(as it always was, so every stored result keeps its value); on any other space the candidates are
+drawn by the space's own law (:meth:`SearchSpace.sample`) and ``archs`` is the pool of archs drawn so
+far. Selections on a space without a table have no index and no test accuracy (``None``).
+
 Winner rule (all sampling selectors, :func:`pick_best`): the highest finite score among candidates
 whose cell output is not identically zero, first candidate in draw order on ties (the reference's
 ``argmax``/``nanargmax``). NaN (``jacob_cov`` of a disconnected arch, P19) and zero-output archs
@@ -27,9 +33,8 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
-from ..harness.benchmark import GroundTruth
 from ..harness.registry import Registry
-from ..harness.space import NB201Space
+from ..spaces.base import SearchSpace, get_space, missing_capability
 
 #: name -> Stage-2 selector class. Add a selector: one module + ``@SELECTORS.register("name")``.
 SELECTORS: Registry[type["Selector"]] = Registry("Stage-2 selector")
@@ -43,7 +48,7 @@ DISTRIBUTIONS: dict[str, str] = {
 
 
 class IncompatiblePair(ValueError):
-    """The Stage-1 method does not provide what the selector requires."""
+    """The Stage-1 method (or the search space) does not provide what the selector requires."""
 
 
 @dataclass
@@ -52,7 +57,8 @@ class SelectionContext:
 
     Args:
         run: the finished Stage-1 run (:class:`~supernetbench.harness.engine.SearchRun`).
-        gt: the NB201 ground truth (candidate indices are NB201 indices).
+        gt: the space's tabular ground truth (candidate indices are its row indices), or None for a
+            space without a table.
         full_scores: the run's full-space shared-weight validation accuracies (NB201 order) when
             already computed; otherwise :meth:`score` evaluates only the archs asked for.
         seed: the selection seed (the shared candidate set and every selector's RNG derive from it).
@@ -66,9 +72,9 @@ class SelectionContext:
     """
 
     run: Any
-    gt: GroundTruth
+    gt: Any = None  # a TabularBenchmark (spaces.base) or None
     full_scores: np.ndarray | None = None
-    space: NB201Space = field(default_factory=NB201Space)
+    space: SearchSpace | None = None  # None: the run's space (``config["space"]``, default nb201)
     seed: int = 0
     distribution: str = "run"
     device: Any = "cpu"
@@ -82,6 +88,12 @@ class SelectionContext:
         if self.distribution not in DISTRIBUTIONS:
             raise ValueError(f"unknown candidate distribution {self.distribution!r}; "
                              f"valid choices: {', '.join(DISTRIBUTIONS)}")
+        if self.space is None:
+            self.space = get_space(getattr(self.run, "config", {}).get("space", "nb201"))
+        if self.space.has("table") and self.gt is None:
+            raise ValueError(f"space {self.space.name!r} has a table: pass its ground truth (gt)")
+        if self.distribution == "rank-linear" and self.gt is None:
+            raise ValueError(missing_capability(self.space, "table", "the rank-linear candidate distribution"))
 
     # ------------------------------------------------------------------ the run
     @property
@@ -121,8 +133,18 @@ class SelectionContext:
 
     # ------------------------------------------------------------------ candidates
     @property
-    def archprob(self) -> np.ndarray:
-        """Probability of every NB201 index under the candidate distribution."""
+    def archs(self) -> np.ndarray:
+        """The archs candidate indices point into: the table's rows, or the pool drawn so far."""
+        if self.gt is not None:
+            return self.gt.archs
+        pool = self.cache.setdefault("pool", {})
+        return np.array(list(pool), dtype=np.int64).reshape(-1, self.space.arch_length)
+
+    @property
+    def candidate_law(self) -> np.ndarray:
+        """Probability of every table row under the candidate distribution (spaces with a table)."""
+        if self.gt is None:
+            raise ValueError(missing_capability(self.space, "table", "a candidate law over table rows"))
         if self.distribution == "run":
             return self.run.archprob
         if self.distribution == "uniform":
@@ -131,10 +153,25 @@ class SelectionContext:
 
         return rank_linear_probs(self.gt.accuracy(self.run.dataset, self.profile.gt_split, "stage1"))
 
+    def _edge_logits(self) -> dict[str, np.ndarray]:
+        """Per-cell-type logits of the candidate distribution (spaces without a table)."""
+        if self.distribution == "uniform":
+            return {k: np.zeros(shape) for k, shape in self.space.weight_shapes.items()}
+        if self.run.edge_probs is None:
+            raise ValueError(f"Stage-1 method {self.run.algo!r} learns no per-edge distribution to draw candidates "
+                             "from on this space; use --distribution uniform")
+        with np.errstate(divide="ignore"):
+            return {k: np.log(np.asarray(v, dtype=np.float64)) for k, v in self.run.edge_probs.items()}
+
     def sample_indices(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """n NB201 indices drawn with replacement from the candidate distribution."""
-        p = self.archprob
-        return rng.choice(len(p), size=n, replace=True, p=p / p.sum())
+        """n candidates drawn with replacement from the candidate distribution, as indices into
+        :attr:`archs` (table rows by ``rng.choice``; otherwise :meth:`SearchSpace.sample`)."""
+        if self.gt is not None:
+            p = self.candidate_law
+            return rng.choice(len(p), size=n, replace=True, p=p / p.sum())
+        pool = self.cache.setdefault("pool", {})
+        drawn = self.space.sample(self._edge_logits(), n, rng)
+        return np.array([pool.setdefault(tuple(int(v) for v in a), len(pool)) for a in drawn], dtype=np.int64)
 
     def candidates(self, n: int) -> np.ndarray:
         """The shared candidate set of (run, seed, distribution): ``n`` draws from ``default_rng(seed)``."""
@@ -147,14 +184,15 @@ class SelectionContext:
     def by_class(self, measure: str, idx: np.ndarray, fn: Callable[[np.ndarray], np.ndarray], *,
                  zero_propagates: bool = True) -> np.ndarray:
         """``fn`` (archs -> scores) on one representative per shared-weight functional class of the
-        NB201 indices ``idx``, memoised under ``measure``, broadcast back to ``idx``."""
-        archs = self.gt.archs[np.asarray(idx, dtype=np.int64)]
+        candidates ``idx`` (indices into :attr:`archs`), memoised under ``measure``, broadcast back."""
+        archs = self.archs[np.asarray(idx, dtype=np.int64)]
         memo = self.cache.setdefault(("measure", measure), {})
-        keys = [self.space.functional_key(tuple(int(v) for v in a), zero_propagates) for a in archs]
-        todo = [k for k in dict.fromkeys(keys) if k not in memo]
+        labels, reps = self.space.functional_classes(archs, zero_propagates)  # the one dedup (first-seen order)
+        keys = [tuple(int(v) for v in r) for r in reps]
+        todo = [k for k in keys if k not in memo]
         if todo:
             memo.update(zip(todo, np.asarray(fn(np.array(todo, dtype=np.int64)), dtype=np.float64)))
-        return np.array([memo[k] for k in keys], dtype=np.float64)
+        return np.array([memo[k] for k in keys], dtype=np.float64)[labels].reshape(len(archs))
 
     def score(self, idx: np.ndarray) -> np.ndarray:
         """Shared-weight validation accuracy (%) of NB201 indices on the run's scoring subset and BN
@@ -189,9 +227,11 @@ class SelectionContext:
 
 @dataclass(frozen=True)
 class Selection:
+    """The chosen arch (its string), its table row and test accuracy (None on a space without a table)."""
+
     arch: str
-    index: int
-    test_acc: float
+    index: int | None
+    test_acc: float | None
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -203,6 +243,8 @@ class SelectorConfig:
 class Selector(abc.ABC):
     name: ClassVar[str]
     requires: ClassVar[frozenset[str]] = frozenset()
+    #: search-space capabilities the selector needs (:data:`~supernetbench.spaces.CAPABILITIES`)
+    space_requires: ClassVar[frozenset[str]] = frozenset()
     #: what the selector reads from the run, for `supernetbench list`
     uses: ClassVar[str] = ""
     #: True: draws its candidates from the candidate distribution (so N_I/N_U etc. differ)
@@ -233,6 +275,21 @@ class Selector(abc.ABC):
         return {"requires": sorted(cls.requires), "uses": cls.uses, "samples_candidates": cls.samples}
 
     @classmethod
+    def space_problem(cls, space: SearchSpace) -> str | None:
+        """Why the selector cannot run on ``space`` (None when it can): a missing capability."""
+        for cap in sorted(cls.space_requires):
+            reason = missing_capability(space, cap, f"selector {cls.name!r}")
+            if reason:
+                return reason
+        return None
+
+    @classmethod
+    def check_space(cls, space: SearchSpace) -> None:
+        problem = cls.space_problem(space)
+        if problem:
+            raise IncompatiblePair(problem)
+
+    @classmethod
     def check_compatible(cls, provides: frozenset[str], algo: str) -> None:
         missing = cls.requires - provides
         if missing:
@@ -243,6 +300,7 @@ class Selector(abc.ABC):
 
     def __call__(self, ctx: SelectionContext, rng: np.random.Generator) -> Selection:
         self.check_compatible(ctx.run.provides, ctx.run.algo)
+        self.check_space(ctx.space)
         return self.select(ctx, rng)
 
     @abc.abstractmethod
@@ -250,11 +308,21 @@ class Selector(abc.ABC):
 
     @staticmethod
     def selection(ctx: SelectionContext, index: int, **details: Any) -> Selection:
+        """The selection of candidate ``index`` (into :attr:`SelectionContext.archs`)."""
+        if ctx.gt is None:
+            return Selection(arch=ctx.space.format(ctx.archs[int(index)]), index=None, test_acc=None, details=details)
         acc = float(ctx.gt.accuracy(ctx.run.dataset, ctx.profile.gt_split, "stage2")[index])
         return Selection(arch=ctx.gt.strings[index], index=int(index), test_acc=acc, details=details)
 
+    @classmethod
+    def selection_of(cls, ctx: SelectionContext, arch, **details: Any) -> Selection:
+        """The selection of the arch tuple ``arch`` (prune, perturb)."""
+        if ctx.gt is None:
+            return Selection(arch=ctx.space.format(arch), index=None, test_acc=None, details=details)
+        return cls.selection(ctx, ctx.gt.index_of(arch), **details)
 
-def pick_best(space: NB201Space, archs: np.ndarray, scores: np.ndarray) -> tuple[int, str | None]:
+
+def pick_best(space: SearchSpace, archs: np.ndarray, scores: np.ndarray) -> tuple[int, str | None]:
     """Position of the winning candidate and the fallback used (None normally); see the module doc."""
     s = np.asarray(scores, dtype=np.float64)
     connected = np.array([not space.is_zero_output(tuple(int(v) for v in a)) for a in archs], dtype=bool)
@@ -279,7 +347,7 @@ class SamplingSelector(Selector):
 
     @abc.abstractmethod
     def measure(self, ctx: SelectionContext, idx: np.ndarray) -> np.ndarray:
-        """One score per NB201 index in ``idx`` (higher is better; NaN = undefined)."""
+        """One score per candidate in ``idx`` (indices into ``ctx.archs``; higher is better; NaN = undefined)."""
 
     def measure_info(self, ctx: SelectionContext) -> dict[str, Any]:
         """The measure's settings, recorded in the selection's details."""
@@ -287,13 +355,15 @@ class SamplingSelector(Selector):
 
     def zero_propagates(self, ctx: SelectionContext) -> bool:
         """Whether the measure is a function of the zero-propagating functional class (see
-        :meth:`NB201Space.functional_key`); False: only of the reachability class."""
+        :meth:`SearchSpace.functional_key`); False: only of the reachability class."""
         return True
 
     def select(self, ctx: SelectionContext, rng: np.random.Generator) -> Selection:
         idx = ctx.candidates(self.config.num_samples)
         scores = self.measure(ctx, idx)
-        best, fallback = pick_best(ctx.space, ctx.gt.archs[idx], scores)
+        best, fallback = pick_best(ctx.space, ctx.archs[idx], scores)
+        # without a table the indices point into this context's pool: record the archs themselves too
+        extra = {} if ctx.gt is not None else {"candidate_archs": [ctx.space.format(a) for a in ctx.archs[idx]]}
         return self.selection(ctx, int(idx[best]), score=float(scores[best]), candidates=idx.tolist(),
                               scores=scores.tolist(), distribution=ctx.distribution, fallback=fallback,
-                              **self.measure_info(ctx))
+                              **extra, **self.measure_info(ctx))

@@ -105,6 +105,15 @@ class Perturb(Selector):
             "fine-tunes a copy for perturb_epochs at perturb_lr")
 
     @classmethod
+    def space_problem(cls, space) -> str | None:
+        """Op projection on ONE arch-weight matrix named ``cell`` (NB201); DARTS-PT's topology
+        projection for multi-cell spaces is not implemented here."""
+        if tuple(space.cell_types) != ("cell",):
+            return (f"selector 'perturb' projects one arch-weight matrix 'cell'; space {space.name!r} has "
+                    f"{', '.join(space.cell_types)}")
+        return super().space_problem(space)
+
+    @classmethod
     def config_from_profile(cls, profile) -> PerturbConfig:
         return PerturbConfig(epochs=profile.perturb_epochs, lr=profile.perturb_lr, momentum=profile.momentum,
                              weight_decay=profile.weight_decay, grad_clip=profile.grad_clip,
@@ -153,7 +162,7 @@ class Perturb(Selector):
             ranked = [int(o) for o in np.argsort(accs, kind="stable")]  # lowest accuracy without it first
             op = next((o for o in ranked if _connectable(space, {**decided, e: o}, n_edges)), ranked[0])
             decided[e] = op
-            to, frm = space.edges[e]
+            to, frm = space.edges("cell")[e]
             events.append({"step": step, "edge": f"{to}<-{frm}", "edge_index": e, "op": space.ops[op],
                            "accuracy_without_op": dict(zip(space.ops, accs)), "guard": op != ranked[0]})
 
@@ -178,7 +187,7 @@ class Perturb(Selector):
         while len(events) < n_edges:
             project()
         arch = tuple(decided[e] for e in range(n_edges))
-        return self.selection(ctx, ctx.gt.index_of(arch), edge_order=[ev["edge"] for ev in events], events=events,
+        return self.selection_of(ctx, arch, edge_order=[ev["edge"] for ev in events], events=events,
                               initial_alpha=alpha_source, fine_tune_steps=step, epochs=c.epochs, lr=c.lr,
                               update_alpha=update_alpha, projection_images=len(py))
 
@@ -208,5 +217,7 @@ def _projection_data(data, c: PerturbConfig, dtype: torch.dtype) -> tuple[torch.
 
 def _connectable(space, decided: dict[int, int], n_edges: int) -> bool:
     """Whether some choice of the undecided edges gives a cell whose output depends on its input."""
+    if not space.has("functional_classes"):  # the space has no zero-output archs to avoid
+        return True
     best_case = tuple(decided.get(e, space.SKIP) for e in range(n_edges))
     return not space.is_zero_output(best_case)

@@ -1,5 +1,5 @@
-"""``prune``: the argmax of the learned architecture weights on every edge (DARTS' discretisation,
-protocol §5.6) - the Stage-1 method's own choice."""
+"""``prune``: the space's discretisation of the learned architecture weights (NB201: the argmax on
+every edge, DARTS' rule, protocol §5.6; :meth:`SearchSpace.discretize`) - the Stage-1 method's own choice."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,5 +13,4 @@ class Prune(Selector):
     uses = "the learned per-edge architecture weights only (argmax per edge)"
 
     def select(self, ctx: SelectionContext, rng: np.random.Generator) -> Selection:
-        arch = ctx.space.argmax_arch(ctx.run.edge_probs)
-        return self.selection(ctx, ctx.gt.index_of(arch))
+        return self.selection_of(ctx, ctx.space.discretize(ctx.run.edge_probs))

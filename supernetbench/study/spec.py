@@ -23,7 +23,8 @@ from ..harness.store import cache_dir, content_hash
 BACKEND_NAMES = ("local", "ray")
 #: keys a study TOML file may hold (``set`` is a table of profile overrides)
 TOML_KEYS = ("algos", "selectors", "datasets", "seeds", "profile", "set", "backend", "device", "store",
-             "runs_root", "data_root", "workers", "address", "retries", "r_u", "reliance", "pool", "pairing")
+             "runs_root", "data_root", "workers", "address", "retries", "r_u", "reliance", "pool", "pairing",
+             "space")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class StudySpec:
     reliance: bool = True  # also train the baseline supernets and compute the reliance statistics
     pool: tuple[str, ...] | None = None  # report: Stage-1 methods of the combined score (None: those learning alpha)
     pairing: str = "capability"  # report: Stage-2 rank pairing of the combined score (harness/reliance.py PAIRINGS)
+    space: str = "nb201"  # the search space; a study needs one with a table (hashed only when not nb201)
 
     def __post_init__(self) -> None:
         from ..algorithms import ALGORITHMS
@@ -76,6 +78,9 @@ class StudySpec:
         if self.retries < 0:
             raise ValueError(f"retries must be >= 0, got {self.retries}")
         self.stage_profile()  # unknown profile / field / bad value: fails here, before any work
+        from ..spaces import get_space, require
+
+        require(get_space(self.space), "table", "a study (full-space scoring, a1/a2, reliance)")
 
     # ------------------------------------------------------------------ derived
     def stage_profile(self) -> Profile:
@@ -87,7 +92,7 @@ class StudySpec:
 
     def run_spec(self, algo: str, dataset: str, seed: int) -> RunSpec:
         """The Stage-1 run of (algo, dataset, seed): the same identity ``pytest suites`` uses."""
-        return RunSpec(algo, dataset, seed, self.stage_profile(), (), self.data_root)
+        return RunSpec(algo, dataset, seed, self.stage_profile(), (), self.data_root, space=self.space)
 
     @property
     def store_path(self) -> Path:
@@ -104,7 +109,8 @@ class StudySpec:
     @functools.cached_property
     def _key(self) -> str:  # memoised: it hashes every seed, and --status asks once per task
         return content_hash(sorted(self.algos), sorted(self.selectors), sorted(self.datasets), sorted(self.seeds),
-                            self.stage_profile().to_dict(), self.data_root, self.r_u, self.reliance, CODE_VERSION)
+                            self.stage_profile().to_dict(), self.data_root, self.r_u, self.reliance, CODE_VERSION,
+                            *([self.space] if self.space != "nb201" else []))  # nb201 studies keep their keys
 
     @property
     def study_dir(self) -> Path:
@@ -114,6 +120,8 @@ class StudySpec:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["overrides"] = dict(self.overrides)
+        if self.space == "nb201":
+            del d["space"]
         return d
 
     # ------------------------------------------------------------------ construction
@@ -137,7 +145,7 @@ class StudySpec:
             overrides = {**overrides, **parse_overrides([f"{k}={v}" for k, v in overrides.items()
                                                          if isinstance(v, str)], Profile)}
         kw: dict[str, Any] = {k: m[k] for k in ("profile", "backend", "device", "store", "runs_root", "data_root",
-                                               "workers", "address", "retries", "r_u", "reliance", "pairing")
+                                               "workers", "address", "retries", "r_u", "reliance", "pairing", "space")
                              if m.get(k) is not None}
         if m.get("pool") is not None:
             if isinstance(m["pool"], str) or not all(isinstance(a, str) for a in m["pool"]):
@@ -196,8 +204,9 @@ def check_types(m: Mapping[str, Any], source: str = "study") -> None:
     if v is not None and (not isinstance(v, (list, tuple)) or not v
                           or not all(is_int(x) and 0 <= x <= SEED_MAX for x in v)):
         fail("seeds", f"a non-empty list of integers in 0..{SEED_MAX}", "seeds = [0, 1, 2]")
-    examples = {"profile": "smoke", "backend": "local", "device": "cpu", "r_u": "rsps-biased", "address": "auto"}
-    for key in ("profile", "backend", "device", "r_u", "address", *PATH_KEYS):
+    examples = {"profile": "smoke", "backend": "local", "device": "cpu", "r_u": "rsps-biased", "address": "auto",
+                "pairing": "capability", "space": "nb201"}
+    for key in ("profile", "backend", "device", "r_u", "address", "pairing", "space", *PATH_KEYS):
         if m.get(key) is not None and (not isinstance(m[key], str) or not m[key].strip()):
             fail(key, "a non-empty string", f'{key} = "{examples.get(key, "/path/to/dir")}"')
     if isinstance(m.get("device"), str) and not re.fullmatch(r"auto|cpu|cuda(:\d+)?", m["device"]):

@@ -160,13 +160,13 @@ def artifact(spec: StudySpec, t: Task) -> Path | None:
     d = run_dir(spec, t)
     if not (d / "DONE").exists():
         return None
-    from ..harness.benchmark import load_ground_truth
     from ..harness.engine import SearchRun
     from ..harness.scoring import score_cache_path
 
     sd, cfg = _scoring_data(spec, t.dataset)
     with using_store(spec):
-        return score_cache_path(SearchRun.load(d), load_ground_truth(), sd, cfg)
+        run = SearchRun.load(d)
+        return score_cache_path(run, run.space.benchmark(t.dataset), sd, cfg)
 
 
 def lock_path(spec: StudySpec, t: Task, art: Path | None) -> Path | None:
@@ -319,10 +319,10 @@ def _train(spec: StudySpec, t: Task, device: str) -> dict[str, Any]:
 
 
 def _load(spec: StudySpec, t: Task):
-    from ..harness.benchmark import load_ground_truth
     from ..harness.engine import SearchRun
 
-    return SearchRun.load(run_dir(spec, t)), load_ground_truth()
+    run = SearchRun.load(run_dir(spec, t))
+    return run, run.space.benchmark(t.dataset)
 
 
 def _score(spec: StudySpec, t: Task, device: str) -> dict[str, Any]:

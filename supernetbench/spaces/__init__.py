@@ -1,0 +1,9 @@
+"""Search spaces: the :class:`~.base.SearchSpace` interface, the ``SPACES`` registry and the ground-truth
+protocols. Built-in spaces register on first lookup (:data:`~.base.BUILTIN_SPACES`): ``nb201``."""
+from .base import (
+    CAPABILITIES, SPACES, Arch, ArchStringError, MissingCapability, SearchSpace, TabularBenchmark, TrainedOracle,
+    get_space, missing_capability, require, space_names,
+)
+
+__all__ = ["CAPABILITIES", "SPACES", "Arch", "ArchStringError", "MissingCapability", "SearchSpace",
+           "TabularBenchmark", "TrainedOracle", "get_space", "missing_capability", "require", "space_names"]
