@@ -3,8 +3,9 @@
 A selection lives at ``<run dir>/selections/<selector>[-<dist>]-s<seed>-<hash>.json`` (written
 atomically, under a file lock). Its path is a pure function of the run's identity (the run
 directory name holds ``RunSpec.key()``), the selector, the candidate distribution (``-`` for
-selectors that sample nothing), the selection seed, the Stage-2 profile fields (``LATER_FIELDS``)
-and ``CODE_VERSION`` - so a study can tell "done" from another process without loading anything.
+selectors that sample nothing), the selection seed, the Stage-2 profile fields (``LATER_FIELDS``),
+``CODE_VERSION`` and the selector's code identity (source hash; a plugin's distribution and
+version) - so a study can tell "done" from another process without loading anything.
 The record also holds what the result was computed from (sha256 of ``supernet.pt``, of the ground
 truth and of the full-space scores when they were given); a record whose inputs no longer match
 (a run retrained after deletion, another benchmark table) is stale and recomputed.
@@ -51,7 +52,7 @@ def selection_path(run_dir: str | Path, selector: str, profile: Profile, seed: i
 
     dist = distribution if SELECTORS.get(selector).samples else "-"  # prune/perturb sample nothing
     key = content_hash(Path(run_dir).name, selector, dist, int(seed), stage2_fields(profile), CODE_VERSION,
-                       SELECTION_FORMAT)
+                       SELECTION_FORMAT, SELECTORS.identity(selector))
     name = f"{selector}-s{seed}" if dist == "-" else f"{selector}-{dist}-s{seed}"
     return Path(run_dir) / "selections" / f"{name}-{key}.json"
 
@@ -113,7 +114,7 @@ def cached_selection(ctx, name: str, *, progress: bool = False, allow_compute: b
                 atomic_write_json(path, {
                     "format": SELECTION_FORMAT, "selector": name, "seed": int(ctx.seed),
                     "distribution": ctx.distribution, "run": Path(run.path).name, "stage2": stage2_fields(ctx.profile),
-                    "code_version": CODE_VERSION, "inputs": inputs, "seconds": seconds,
+                    "code_version": CODE_VERSION, "code": SELECTORS.identity(name), "inputs": inputs, "seconds": seconds,
                     "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "selection": asdict(sel)})
                 return sel, seconds, False
     return Selection(**rec["selection"]), float(rec.get("seconds", 0.0)), True

@@ -32,6 +32,7 @@ from typing import ClassVar, Mapping, Sequence
 
 import numpy as np
 
+from .registry import Registry, UnknownNameError
 from .store import one_line
 
 Arch = tuple[int, ...]
@@ -282,11 +283,14 @@ class NB201Space(SearchSpace):
         }
 
 
-SPACES: dict[str, type[SearchSpace]] = {"nb201": NB201Space}
+#: name -> search-space class; plugins: entry-point group ``supernetbench.spaces``.
+SPACES: Registry[type[SearchSpace]] = Registry("search space", group="supernetbench.spaces")
+SPACES.base = SearchSpace
+SPACES.register("nb201")(NB201Space)
 
 
 def get_space(name: str = "nb201") -> SearchSpace:
     try:
-        return SPACES[name]()
-    except KeyError:
-        raise ValueError(f"unknown search space {name!r}; valid choices: {', '.join(SPACES)}") from None
+        return SPACES.get(name)()
+    except UnknownNameError as e:
+        raise ValueError(str(e)) from None

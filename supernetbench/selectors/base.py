@@ -32,7 +32,8 @@ from ..harness.registry import Registry
 from ..harness.space import NB201Space
 
 #: name -> Stage-2 selector class. Add a selector: one module + ``@SELECTORS.register("name")``.
-SELECTORS: Registry[type["Selector"]] = Registry("Stage-2 selector")
+#: Plugins: entry-point group ``supernetbench.selectors`` (see :mod:`supernetbench.api`).
+SELECTORS: Registry[type["Selector"]] = Registry("Stage-2 selector", group="supernetbench.selectors")
 
 #: Stage-2 candidate distributions (protocol §5.2, §5.7).
 DISTRIBUTIONS: dict[str, str] = {
@@ -252,6 +253,9 @@ class Selector(abc.ABC):
     def selection(ctx: SelectionContext, index: int, **details: Any) -> Selection:
         acc = float(ctx.gt.test_acc(ctx.run.dataset)[index])
         return Selection(arch=ctx.gt.strings[index], index=int(index), test_acc=acc, details=details)
+
+
+SELECTORS.base = Selector
 
 
 def pick_best(space: NB201Space, archs: np.ndarray, scores: np.ndarray) -> tuple[int, str | None]:

@@ -21,7 +21,7 @@ from ..harness.store import cache_dir, content_hash
 BACKEND_NAMES = ("local", "ray")
 #: keys a study TOML file may hold (``set`` is a table of profile overrides)
 TOML_KEYS = ("algos", "selectors", "datasets", "seeds", "profile", "set", "backend", "device", "store",
-             "runs_root", "data_root", "workers", "address", "retries", "r_u", "reliance")
+             "runs_root", "data_root", "workers", "address", "retries", "r_u", "reliance", "plugins")
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,12 @@ class StudySpec:
     retries: int = 2  # times a task whose worker died is run again
     r_u: str = "rsps-biased"  # which supernet R_U is (P9; see harness/baselines.py)
     reliance: bool = True  # also train the baseline supernets and compute the reliance statistics
+    plugins: tuple[str, ...] = ()  # ``--plugin`` specs (module:Class) every worker loads (entry points load anyway)
 
     def __post_init__(self) -> None:
+        from ..plugins import load_plugins
+
+        load_plugins(self.plugins)  # before the names are checked
         from ..algorithms import ALGORITHMS
         from ..harness.baselines import R_U_MEANINGS
         from ..harness.benchmark import DATASETS
@@ -88,8 +92,10 @@ class StudySpec:
 
     def key(self) -> str:
         """Hash of what determines the study's results (not where or how it runs)."""
+        extra = [sorted(self.plugins)] if self.plugins else []  # (keys of studies without plugins unchanged)
         return content_hash(sorted(self.algos), sorted(self.selectors), sorted(self.datasets), sorted(self.seeds),
-                            self.stage_profile().to_dict(), self.data_root, self.r_u, self.reliance, CODE_VERSION)
+                            self.stage_profile().to_dict(), self.data_root, self.r_u, self.reliance, CODE_VERSION,
+                            *extra)
 
     @property
     def study_dir(self) -> Path:
@@ -104,13 +110,20 @@ class StudySpec:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any]) -> "StudySpec":
-        """From a TOML-like mapping (``set`` = profile overrides, as a table or ``key=value`` strings)."""
+        """From a TOML-like mapping (``set`` = profile overrides, as a table or ``key=value`` strings;
+        ``plugins`` = ``--plugin`` specs, to which those loaded in this process are added)."""
         from ..algorithms import ALGORITHMS
+        from ..plugins import active_specs, load_plugins
         from ..selectors import SELECTORS
 
         bad = sorted(set(m) - set(TOML_KEYS))
         if bad:
             raise ValueError(f"unknown study key(s) {', '.join(bad)}; valid keys: {', '.join(TOML_KEYS)}")
+        plugins = m.get("plugins") or []
+        if not isinstance(plugins, (list, tuple)) or not all(isinstance(x, str) for x in plugins):
+            raise ValueError('\'plugins\' must be a list of "module:Class" strings, e.g. plugins = ["mypkg.m:FairDarts"]')
+        load_plugins(plugins)  # before the default names are listed
+        plugins = tuple(dict.fromkeys([*plugins, *active_specs()]))
         overrides = m.get("set") or {}
         if isinstance(overrides, (list, tuple)):
             overrides = parse_overrides(list(overrides), Profile)
@@ -125,7 +138,7 @@ class StudySpec:
                    selectors=tuple(m.get("selectors") or SELECTORS.names()),
                    datasets=tuple(m.get("datasets") or ("cifar10",)),
                    seeds=tuple(m.get("seeds") if m.get("seeds") is not None else (0,)),
-                   overrides=tuple(sorted(overrides.items())), **kw)
+                   overrides=tuple(sorted(overrides.items())), plugins=plugins, **kw)
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike, **flags: Any) -> "StudySpec":

@@ -239,6 +239,9 @@ def execute(spec: StudySpec, t: Task, device: str = "cpu", threads: int | None =
         print(f"=== {t.id} attempt {attempt} on {base['host']} pid {base['pid']} device {device} "
               f"({time.strftime('%Y-%m-%d %H:%M:%S')})", flush=True)
         try:
+            from ..plugins import load_plugins
+
+            load_plugins(spec.plugins)  # a spawned or Ray worker: the study's --plugin specs (entry points load lazily)
             with torch_threads(threads):
                 info = HANDLERS[t.kind](spec, t, device)
         except Exception as e:  # noqa: BLE001 - a failed task is reported, the study goes on
