@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from .harness.registry import ACTIVE_PLUGIN_SPECS as _ACTIVE
 from .harness.registry import PluginError, PluginInfo, Registry, import_object
-
-_ACTIVE: list[str] = []
 
 
 def _registries() -> list[tuple[type, Registry]]:

@@ -114,8 +114,8 @@ def cached_selection(ctx, name: str, *, progress: bool = False, allow_compute: b
                 atomic_write_json(path, {
                     "format": SELECTION_FORMAT, "selector": name, "seed": int(ctx.seed),
                     "distribution": ctx.distribution, "run": Path(run.path).name, "stage2": stage2_fields(ctx.profile),
-                    "code_version": CODE_VERSION, "code": SELECTORS.identity(name), "inputs": inputs, "seconds": seconds,
-                    "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "selection": asdict(sel)})
+                    "code_version": CODE_VERSION, "code": SELECTORS.identity(name), "inputs": inputs,
+                    "seconds": seconds, "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "selection": asdict(sel)})
                 return sel, seconds, False
     return Selection(**rec["selection"]), float(rec.get("seconds", 0.0)), True
 
@@ -126,6 +126,7 @@ def study_command(spec: RunSpec, selectors: list[str], runs_root: str | Path | N
     (same ``$SUPERNETBENCH_CACHE``; ``--runs-root`` when the runs are not under ``cache_dir()/runs``);
     ``algos`` / ``seeds`` widen it to several methods / seeds, ``extra`` adds flags."""
     from .engine import default_runs_root
+    from .registry import ACTIVE_PLUGIN_SPECS
     from .store import cache_dir
 
     p = spec.profile
@@ -133,12 +134,13 @@ def study_command(spec: RunSpec, selectors: list[str], runs_root: str | Path | N
     sets = [] if base is None else [f"--set {k}={v}" for k, v in p.to_dict().items() if getattr(base, k) != v]
     root = Path(runs_root) if runs_root is not None else default_runs_root()
     where = [] if root.resolve() == (cache_dir() / "runs").resolve() else [f"--runs-root {root}"]
+    plugins = [f"--plugin {p}" for p in ACTIVE_PLUGIN_SPECS]  # a method or selector that is not installed
     if spec.method_options:  # a study trains method defaults only
         opts = [f"--opt {k}={v}" for k, v in spec.method_options]
-        return " ".join(["supernetbench evaluate", f"--algo {spec.algo}", f"--dataset {spec.dataset}",
+        return " ".join(["supernetbench", *plugins, "evaluate", f"--algo {spec.algo}", f"--dataset {spec.dataset}",
                          f"--seed {spec.seed}", f"--profile {p.name}", *sets, *opts, *where,
                          f"--selectors {' '.join(selectors)}"])
-    parts = ["supernetbench study", f"--algos {' '.join(algos or [spec.algo])}",
+    parts = ["supernetbench", *plugins, "study", f"--algos {' '.join(algos or [spec.algo])}",
              f"--selectors {' '.join(selectors)}" if selectors else "", f"--datasets {spec.dataset}",
              f"--seeds {' '.join(map(str, seeds if seeds is not None else [spec.seed]))}", f"--profile {p.name}",
              *sets, f"--data-root {spec.data_root}" if spec.data_root else "", *where, *extra]

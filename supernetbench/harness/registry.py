@@ -34,6 +34,9 @@ T = TypeVar("T")
 
 #: set to 1 to ignore installed entry-point plugins (``--plugin`` specs still load)
 DISABLE_ENV = "SUPERNETBENCH_DISABLE_PLUGINS"
+#: the ``--plugin`` specs loaded in this process (:mod:`supernetbench.plugins`), in order: workers load
+#: them too, and commands printed to rerun something name them again
+ACTIVE_PLUGIN_SPECS: list[str] = []
 
 
 class UnknownNameError(KeyError):
