@@ -327,7 +327,8 @@ def test_pytest_plugin_collects_reference_cases(tmp_path):
         + "from test_plugins import _stub_evaluations\n"  # (gate items are not Functions: no fixtures)
           "_stub_evaluations(type('P', (), {'setattr': staticmethod(setattr)}))\n")
     (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\nsupernetbench_references = "references"\n')
-    env = {**os.environ, "PYTHONPATH": str(REPO), DISABLE_ENV: "1"}
+    # the plugin by -p only (installed, its pytest11 entry point would register it a second time)
+    env = {**os.environ, "PYTHONPATH": str(REPO), DISABLE_ENV: "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     with pytest.MonkeyPatch.context() as mp:
         _stub_evaluations(mp)
         assert run_cli("gate", "--algo", "darts", "--selectors", "valid", "--references", str(refs), "--update")[0] == 0
