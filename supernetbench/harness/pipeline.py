@@ -124,7 +124,7 @@ def evaluate(
         ev.metrics["precision"] = precision
         ev.metrics["precision_agreement"] = precision_check(run, gt, data, cfg, scores, dev, engine=engine)
     ctx = selection_context(run, gt, seed=spec.seed, device=dev, data=data, data_root=spec.data_root,
-                            full_scores=scores)
+                            full_scores=scores, profile=spec.profile)
     for name in names:  # stored selections are reused; new ones are stored
         ev.selections[name], ev.selection_seconds[name], reused = cached_selection(ctx, name, progress=progress)
         if reused:
@@ -198,13 +198,18 @@ def load_run(path: str | os.PathLike) -> SearchRun:
 
 def selection_context(run: SearchRun, gt: GroundTruth, *, seed: int | None = None, device="cpu",
                       distribution: str = "run", data=None, data_root: str | None = None,
-                      full_scores: np.ndarray | None = None, progress: bool = False):
-    """The Stage-2 context of a finished run (seed: the run's own by default)."""
+                      full_scores: np.ndarray | None = None, progress: bool = False, profile=None):
+    """The Stage-2 context of a finished run (seed: the run's own by default). ``profile``: the one
+    Stage 2 runs under (its Stage-2 fields), when the run was reused from a command that trained it
+    under other Stage-2 fields (runs are shared by every command); default: the run's own."""
     from ..selectors import SelectionContext
 
-    return SelectionContext(run=run, gt=gt, full_scores=full_scores, seed=run.seed if seed is None else seed,
-                            distribution=distribution, device=device, data=data, data_root=data_root,
-                            progress=progress)
+    ctx = SelectionContext(run=run, gt=gt, full_scores=full_scores, seed=run.seed if seed is None else seed,
+                           distribution=distribution, device=device, data=data, data_root=data_root,
+                           progress=progress)
+    if profile is not None:
+        ctx.cache["profile"] = profile
+    return ctx
 
 
 def run_selectors(ctx, names: Sequence[str], *, skip_incompatible: bool = True,

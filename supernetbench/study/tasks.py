@@ -297,7 +297,7 @@ def _select(spec: StudySpec, t: Task, device: str) -> dict[str, Any]:
         scores = load_cached_arrays(artifact(spec, Task("score", t.algo, t.dataset, t.seed)), ["scores"])["scores"]
     dist = "uniform" if t.distribution == "-" else t.distribution  # "-": the selector samples nothing
     ctx = selection_context(run, gt, seed=t.seed, device=device, distribution=dist, data_root=spec.data_root,
-                            full_scores=scores)
+                            full_scores=scores, profile=spec.stage_profile())  # the study's Stage-2 fields
     sel, seconds, reused = cached_selection(ctx, t.selector, progress=True)
     return {"artifact": str(artifact(spec, t)), "summary": f"{sel.arch} -> test acc {sel.test_acc:.2f}%"
             + (" (reused)" if reused else "")}
