@@ -8,6 +8,10 @@ import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
+# hermetic: plugins installed in the developer's environment never enter the project's own tests
+# (tests that exercise plugins load them explicitly or unset this)
+os.environ.setdefault("SUPERNETBENCH_DISABLE_PLUGINS", "1")
+
 settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True,
                           suppress_health_check=list(HealthCheck))
 settings.register_profile("dev", deadline=None)

@@ -291,17 +291,26 @@ def cmd_convert(args) -> int:
 
 
 def cmd_list(args) -> int:
+    """Every registered name, plugins included: a broken plugin is an error here (it is listed)."""
     from .algorithms import ALGORITHMS
     from .harness.profiles import PROFILE_NOTES, PROFILES
     from .selectors import DISTRIBUTIONS, SELECTORS
     from .spaces import CAPABILITIES, SPACES, space_names
 
+    space_names()  # the built-in spaces register on first lookup
+    plugins = []
+    for reg in (ALGORITHMS, SELECTORS, SPACES):
+        for n in reg.names():
+            reg.get(n)  # imports the plugin: a broken one is one error line here
+            if reg.plugin_info(n):
+                plugins.append({"kind": reg.kind, **reg.plugin_info(n).record()})
     out = {"algorithms": ALGORITHMS.names(),
            "selectors": {n: SELECTORS.get(n).describe() for n in SELECTORS.names()},
            "profiles": {n: PROFILE_NOTES.get(n, "") for n in PROFILES},
            "candidate_distributions": DISTRIBUTIONS,
            "spaces": {n: SPACES.get(n).describe() for n in space_names()},
-           "space_capabilities": CAPABILITIES}
+           "space_capabilities": CAPABILITIES,
+           "plugins": plugins}
     if args.json:
         _print(out, True)
         return 0
@@ -312,7 +321,40 @@ def cmd_list(args) -> int:
     print("profiles:\n" + "\n".join(f"  {n}: {t}" for n, t in out["profiles"].items()))
     print("spaces:\n" + "\n".join(f"  {n}: capabilities {', '.join(d['capabilities']) or '(none)'}; "
                                    f"ground truth: {d['ground_truth'] or '(none)'}" for n, d in out["spaces"].items()))
+    if plugins:
+        print("plugins:\n" + "\n".join(f"  {p['kind']} {p['name']}: {p['value']} ({p['distribution']} {p['version']})"
+                                        for p in plugins))
     return 0
+
+
+def cmd_gate(args) -> int:
+    """The smoke cases of one method against stored references (0 match, 1 regression, 2 bad input)."""
+    from .gate import REFERENCE_SEEDS, results_table, run_gate
+    from .plugins import active_specs
+
+    seeds = args.seeds or list(REFERENCE_SEEDS)
+    if args.seeds and not args.update:
+        raise ValueError("--seeds applies to --update only (the asserted value is always the first seed's)")
+    if args.space != "nb201":
+        from .harness.space import SPACES
+
+        SPACES.get(args.space)
+        raise ValueError(f"gate --space {args.space}: the smoke cases and their NB201 ground truth exist for "
+                         "nb201 only")
+    results = run_gate(args.algo, args.selectors, args.datasets, args.references, update=args.update, seeds=seeds,
+                       plugins=active_specs(), progress=not args.json)
+    bad = [r for r in results if r.state not in ("match", "updated")]
+    if args.json:
+        _print({"ok": not bad, "algo": args.algo, "references": str(args.references),
+                "cases": [r.to_dict() for r in results]}, True)
+    else:
+        print(results_table(results))
+        print(f"{len(results) - len(bad)} of {len(results)} case(s) "
+              f"{'written' if args.update else 'match'}" + (f"; {len(bad)} failed" if bad else ""))
+        for r in bad:
+            if r.detail:
+                print(f"{r.case}: {r.detail}", file=sys.stderr)
+    return EXIT_OK if not bad else EXIT_FAILED
 
 
 def cmd_report(args) -> int:
@@ -469,6 +511,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _Parser(prog="supernetbench", description=__doc__, epilog=EPILOG,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--plugin", action="append", default=[], metavar="[NAME=]MODULE:CLASS",
+                   help="load a Stage-1 method, selector or search space that is not installed (repeatable; "
+                        "NAME defaults to the class's `name`); may be given anywhere on the command line")
     sub = p.add_subparsers(dest="command", required=True)
 
     def run_args(sp, selectors: bool = False, algo_required: bool = True):
@@ -480,7 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--opt", action="append", metavar="OPTION=VALUE", help="method option, e.g. --opt order=2")
         gt_split_arg(sp)
         sp.add_argument("--device", default="auto", help="auto | cpu | cuda")
-        sp.add_argument("--runs-root", default=None, help="where run directories go (default ./runs or $SUPERNETBENCH_RUNS)")
+        sp.add_argument("--runs-root", default=None, help="where run directories go (default $SUPERNETBENCH_RUNS, "
+                        "else <$SUPERNETBENCH_CACHE>/runs, shared with study and the suites)")
         sp.add_argument("--data-root", default=None, help="dataset directory (default: ../shared/data or $SUPERNETBENCH_DATA)")
         sp.add_argument("--space", default=None, help="search space (default nb201; see `supernetbench list`)")
         sp.add_argument("--json", action="store_true")
@@ -599,6 +645,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--algos", nargs="+", default=["darts"])
     sp.add_argument("--device", default="auto")
     sp.set_defaults(func=cmd_demo)
+    sp = sub.add_parser("gate", help="a method's smoke suite cases against stored float64 references "
+                                     "(exit 0 match, 1 regression, 2 bad input)")
+    sp.add_argument("--algo", required=True, help="Stage-1 method (built-in or plugin)")
+    sp.add_argument("--selectors", nargs="+", default=None, help="default: every selector compatible with --algo")
+    sp.add_argument("--datasets", nargs="+", default=["cifar10"], choices=DATASETS)
+    sp.add_argument("--space", default="nb201", help="search space (the cases exist for nb201)")
+    sp.add_argument("--references", required=True, metavar="DIR", help="one <algo>-<selector>-<dataset>.json per case")
+    sp.add_argument("--update", action="store_true", help="(re)write the references from seeds 0-4 (seed 0 asserted)")
+    sp.add_argument("--seeds", nargs="+", type=SEED, default=None,
+                    help="with --update: the seeds whose spread is stored (default 0 1 2 3 4; the first is asserted)")
+    sp.add_argument("--json", action="store_true", help="machine-readable result (for CI)")
+    sp.set_defaults(func=cmd_gate)
     add_stage2_commands(sub)
     add_study_command(sub)
     add_trajectory_command(sub)
@@ -855,12 +913,33 @@ def _describe(e: BaseException) -> tuple[int, str]:
                          "SUPERNETBENCH_DEBUG=1 shows the traceback)")
 
 
+def _split_plugins(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``--plugin SPEC`` / ``--plugin=SPEC`` taken from anywhere in ``argv`` (a global flag)."""
+    rest, specs, i = [], [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--plugin" and i + 1 < len(argv):
+            specs.append(argv[i + 1])
+            i += 2
+            continue
+        if a.startswith("--plugin="):
+            specs.append(a.split("=", 1)[1])
+        else:
+            rest.append(a)
+        i += 1
+    return rest, specs
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv, specs = _split_plugins(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
     t0 = time.time()
     from .harness.lifecycle import sigterm_as_interrupt
 
     try:
+        from .plugins import load_plugins
+
+        load_plugins(specs)
         with sigterm_as_interrupt():  # SIGTERM (timeout, kill, a scheduler) ends it as Ctrl-C does
             rc = args.func(args)
     except KeyboardInterrupt:

@@ -38,7 +38,7 @@ EPOCHS, STEPS_PER_EPOCH, BATCH = 2, 2, 8
 
 #: every registered method with its defaults, plus the option variants with their own update math
 METHOD_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    **{name: (name, {}) for name in ALGORITHMS.names()},
+    **{name: (name, {}) for name in ALGORITHMS.builtin_names()},
     "darts-order2": ("darts", {"order": 2}),
     "drnas-kl": ("drnas", {"reg_type": "kl"}),
 }

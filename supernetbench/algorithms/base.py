@@ -24,7 +24,8 @@ from ..harness.registry import Registry
 from ..spaces.base import SearchSpace
 
 #: name -> Stage-1 method class. Add a method: one module + ``@ALGORITHMS.register("name")``.
-ALGORITHMS: Registry[type["Stage1Method"]] = Registry("Stage-1 method")
+#: Plugins: entry-point group ``supernetbench.methods`` (see :mod:`supernetbench.api`).
+ALGORITHMS: Registry[type["Stage1Method"]] = Registry("Stage-1 method", group="supernetbench.methods")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,6 +144,15 @@ class Stage1Method(abc.ABC):
     def arch_parameters(self) -> list[nn.Parameter]:
         return list(self.alphas.values())
 
+    @classmethod
+    def mixture_weights(cls, alpha: torch.Tensor) -> torch.Tensor:
+        """How this method mixes the ops of an edge from its alpha (rows = edges): the weights Stage 2
+        runs a supernet mixture with (``perturb``'s fine-tuning and projection). Default: softmax over
+        each row, the DARTS mixture (Liu et al., 2019, Eq. 2), which both papers' codes used for every
+        method (protocol P4, DrNAS included). A method whose ops are mixed otherwise overrides it
+        (e.g. FairDARTS: independent sigmoids, Chu et al., 2020, Eq. 3)."""
+        return torch.softmax(alpha, dim=-1)
+
     # ------------------------------------------------------------------ the learned distribution
     def edge_probs(self) -> dict[str, np.ndarray] | None:
         """Per-edge op probabilities of the learned distribution, or None if not factorised."""
@@ -170,6 +180,9 @@ class Stage1Method(abc.ABC):
         if self.arch_optimizer is not None and state.get("arch_optimizer") is not None:
             self.arch_optimizer.load_state_dict(state["arch_optimizer"])
         self.generator.set_state(state["generator"])
+
+
+ALGORITHMS.base = Stage1Method
 
 
 class SoftmaxArchMixin:

@@ -23,6 +23,11 @@ Distribution (config ``distribution``):
 * ``"dirichlet-mean"``: per-edge mean of the sampling distribution,
   ``(elu(alpha)+1) / sum(elu(alpha)+1)`` (P4).
 
+Stage-2 mixture (``Stage1Method.mixture_weights``, what ``perturb`` fine-tunes and projects): the
+inherited softmax(alpha), as both papers' codes ran ``perturb`` for DrNAS (P4), whatever the
+``distribution`` option; the Dirichlet mean would be the override, not taken (it would move the
+stored ``perturb`` results of DrNAS).
+
 Reproducibility: PyTorch's Dirichlet sampler takes no generator, so each draw runs on the CPU
 inside ``torch.random.fork_rng`` with the global CPU RNG state temporarily set to the method's
 generator (``self.generator``, checkpointed) and the advanced state written back: the draws are a

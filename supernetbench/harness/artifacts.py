@@ -3,8 +3,9 @@
 A selection lives at ``<run dir>/selections/<selector>[-<dist>]-s<seed>-<hash>.json`` (written
 atomically, under a file lock). Its path is a pure function of the run's identity (the run
 directory name holds ``RunSpec.key()``), the selector, the candidate distribution (``-`` for
-selectors that sample nothing), the selection seed, the Stage-2 profile fields (``LATER_FIELDS``)
-and ``CODE_VERSION`` - so a study can tell "done" from another process without loading anything.
+selectors that sample nothing), the selection seed, the Stage-2 profile fields (``LATER_FIELDS``),
+``CODE_VERSION`` and the selector's code identity (source hash; a plugin's distribution and
+version) - so a study can tell "done" from another process without loading anything.
 The record also holds what the result was computed from (sha256 of ``supernet.pt``, of the ground
 truth and of the full-space scores when they were given); a record whose inputs no longer match
 (a run retrained after deletion, another benchmark table) is stale and recomputed.
@@ -52,7 +53,7 @@ def selection_path(run_dir: str | Path, selector: str, profile: Profile, seed: i
 
     dist = distribution if SELECTORS.get(selector).samples else "-"  # prune/perturb sample nothing
     key = content_hash(Path(run_dir).name, selector, dist, int(seed), stage2_fields(profile), CODE_VERSION,
-                       SELECTION_FORMAT)
+                       SELECTION_FORMAT, SELECTORS.identity(selector))
     name = f"{selector}-s{seed}" if dist == "-" else f"{selector}-{dist}-s{seed}"
     return Path(run_dir) / "selections" / f"{name}-{key}.json"
 
@@ -192,7 +193,7 @@ def cached_selection(ctx, name: str, *, progress: bool = False, allow_compute: b
                 sel, seconds = compute()
                 rec = {"format": SELECTION_FORMAT, "selector": name, "seed": int(ctx.seed),
                        "distribution": ctx.distribution, "run": Path(run.path).name, "stage2": stage2_fields(ctx.profile),
-                       "code_version": CODE_VERSION, "inputs": inputs, "seconds": seconds,
+                       "code_version": CODE_VERSION, "code": SELECTORS.identity(name), "inputs": inputs, "seconds": seconds,
                        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "selection": asdict(sel)}
                 rec = _json_roundtrip(rec)
                 atomic_write_json(path, {**rec, "sha256": record_sha256(rec)})
@@ -218,6 +219,7 @@ def study_command(spec: RunSpec, selectors: list[str], runs_root: str | Path | N
     import shlex
 
     from .engine import default_runs_root
+    from .registry import ACTIVE_PLUGIN_SPECS
     from .store import cache_dir
 
     q = shlex.quote
@@ -230,13 +232,14 @@ def study_command(spec: RunSpec, selectors: list[str], runs_root: str | Path | N
     if root.resolve() != (store_root / "runs").resolve():
         where.append(f"--runs-root {q(str(root))}")
     data = [f"--data-root {q(str(spec.data_root))}"] if spec.data_root else []
+    plugins = [f"--plugin {q(p)}" for p in ACTIVE_PLUGIN_SPECS]  # a method or selector that is not installed
     if spec.method_options:  # a study trains method defaults only
         opts = [f"--opt {q(f'{k}={v}')}" for k, v in spec.method_options]
-        return " ".join(["supernetbench evaluate", f"--algo {q(spec.algo)}", f"--dataset {q(spec.dataset)}",
+        return " ".join(["supernetbench", *plugins, "evaluate", f"--algo {q(spec.algo)}", f"--dataset {q(spec.dataset)}",
                          f"--seed {spec.seed}", f"--profile {q(p.name)}", *sets, *opts, *data,
                          *[w for w in where if not w.startswith("--store")],
                          f"--selectors {' '.join(map(q, selectors))}"])
-    parts = ["supernetbench study", f"--algos {' '.join(map(q, algos or [spec.algo]))}",
+    parts = ["supernetbench", *plugins, "study", f"--algos {' '.join(map(q, algos or [spec.algo]))}",
              f"--selectors {' '.join(map(q, selectors))}" if selectors else "", f"--datasets {q(spec.dataset)}",
              f"--seeds {' '.join(map(str, seeds if seeds is not None else [spec.seed]))}", f"--profile {q(p.name)}",
              *sets, *data, *where, *extra]

@@ -59,8 +59,17 @@ class RunSpec:
     space: str = DEFAULT_SPACE
 
     def key(self) -> str:
-        """Content hash of what determines the trained supernet (Stage-1 profile fields only)."""
-        return content_hash({**self.to_dict(), "profile": self.profile.stage1_dict()}, CODE_VERSION)
+        """Content hash of what determines the trained supernet: the Stage-1 profile fields, and the
+        method's code identity (its source hash; for a plugin, its distribution and version too), so
+        an edited or upgraded method never reuses a cached run."""
+        return content_hash({**self.to_dict(), "profile": self.profile.stage1_dict(), "code": self.code()},
+                            CODE_VERSION)
+
+    def code(self) -> dict[str, Any]:
+        """The method's code identity (:meth:`~supernetbench.harness.registry.Registry.identity`)."""
+        from ..algorithms import ALGORITHMS  # function level: the ground code never imports upward
+
+        return ALGORITHMS.identity(self.algo)
 
     def to_dict(self) -> dict[str, Any]:
         d = {
@@ -80,7 +89,13 @@ class RunSpec:
 
 
 def default_runs_root() -> Path:
-    return Path(os.environ.get("SUPERNETBENCH_RUNS", "runs"))
+    """Where every command puts and finds Stage-1 runs: ``$SUPERNETBENCH_RUNS``, else
+    ``<$SUPERNETBENCH_CACHE>/runs`` (the store of ``study`` and the suites), so a run made by one
+    command is reused by the others."""
+    from .store import cache_dir
+
+    env = os.environ.get("SUPERNETBENCH_RUNS")
+    return Path(env) if env else cache_dir() / "runs"
 
 
 def run_dir_for(spec: RunSpec, root: str | os.PathLike | None = None) -> Path:
@@ -330,6 +345,7 @@ def _train(spec: RunSpec, cls, method_cfg, space, run_dir: Path, device, progres
         "device": str(dev),
         "torch_threads": torch.get_num_threads(),
         "code_version": CODE_VERSION,
+        "code": spec.code(),
     }
     atomic_write_json(run_dir / "config.json", config)
     ckpt_path = run_dir / "checkpoint.pt"

@@ -315,9 +315,11 @@ def proxy_scores(path: str | os.PathLike, measure: str, candidates: str = "sampl
     from ..selectors import SELECTORS
     from ..selectors.base import SamplingSelector
 
-    measures = [n for n in SELECTORS.names() if issubclass(SELECTORS.get(n), SamplingSelector)]
-    if measure not in measures:
-        raise ValueError(f"unknown proxy measure {measure!r}; valid choices: {', '.join(measures)}")
+    if measure not in SELECTORS or not issubclass(SELECTORS.get(measure), SamplingSelector):
+        # (only the named measure is imported: a broken plugin selector harms only itself)
+        measures = [n for n in SELECTORS.builtin_names() if issubclass(SELECTORS.get(n), SamplingSelector)]
+        raise ValueError(f"unknown proxy measure {measure!r}; valid choices: {', '.join(measures)} "
+                         "(or a sampling selector plugin)")
     if candidates not in ("all", "sample"):
         raise ValueError(f"candidates must be 'all' or 'sample', got {candidates!r}")
     run = load_run(path)

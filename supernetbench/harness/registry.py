@@ -1,13 +1,42 @@
-"""A registry of classes by name (timm ``register_model`` / optuna samplers style).
+"""A registry of classes by name (timm ``register_model`` / optuna samplers style), filled by the
+built-in modules and, lazily, by plugins: installed packages' entry points (group ``self.group``,
+e.g. ``supernetbench.methods``) and ``--plugin module:Class`` specs.
 
 Stores *classes*, never instances: construction happens once, with a config, where it is used.
+
+Plugin rules (README "Evaluate and gate your own method"):
+
+* Entry points are *discovered* (names, distribution, version: metadata only, nothing imported) on
+  the first lookup or listing, and a plugin is *imported* when it is first needed (``get``).
+* A broken plugin - a name that clashes with a built-in or with another plugin, a module that fails
+  to import, an object that is not a subclass of the registry's base class - raises ONE
+  :class:`PluginError` line naming the distribution and the fix, when that name is looked up (and
+  when ``supernetbench list`` describes every name). Names that do not involve it keep working: a
+  built-in command with a broken plugin installed works unless the plugin's name is used.
+* ``SUPERNETBENCH_DISABLE_PLUGINS=1`` skips entry-point discovery (a hermetic run); explicitly
+  given ``--plugin`` specs still load.
+* :func:`code_identity` hashes a class's own source (and its bases' within the harness or the
+  plugin), so an edited method or selector never reuses a cached artifact.
 """
 from __future__ import annotations
 
 import fnmatch
-from typing import Callable, Generic, TypeVar
+import hashlib
+import importlib
+import inspect
+import os
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Callable, Generic, TypeVar
 
 T = TypeVar("T")
+
+#: set to 1 to ignore installed entry-point plugins (``--plugin`` specs still load)
+DISABLE_ENV = "SUPERNETBENCH_DISABLE_PLUGINS"
+#: the ``--plugin`` specs loaded in this process (:mod:`supernetbench.plugins`), in order: workers load
+#: them too, and commands printed to rerun something name them again
+ACTIVE_PLUGIN_SPECS: list[str] = []
 
 
 class UnknownNameError(KeyError):
@@ -17,8 +46,36 @@ class UnknownNameError(KeyError):
         return str(self.args[0])
 
 
+class PluginError(ValueError):
+    """A plugin that cannot be used (clash, failed import, wrong base class): one line, with the fix."""
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """Where a plugin class comes from (recorded in runs, selections and references)."""
+
+    name: str
+    value: str  # "module:Class"
+    distribution: str  # the installed distribution ("--plugin": a module of no installed distribution)
+    version: str
+    via: str = "entry point"  # or "--plugin"
+
+    def record(self) -> dict[str, str]:
+        return {"name": self.name, "value": self.value, "distribution": self.distribution, "version": self.version}
+
+
+def plugins_disabled() -> bool:
+    return os.environ.get(DISABLE_ENV, "") not in ("", "0")
+
+
+def _fix(info: PluginInfo) -> str:
+    if info.via == "--plugin":
+        return f"fix or drop --plugin {info.value}"
+    return f"fix it, uninstall it (pip uninstall {info.distribution}) or set {DISABLE_ENV}=1"
+
+
 class Registry(Generic[T]):
-    """Name -> class mapping with fnmatch listing and a clear error for unknown names.
+    """Name -> class mapping with fnmatch listing, lazy plugins and a clear error for unknown names.
 
     >>> reg = Registry("widget")
     >>> @reg.register("a")
@@ -27,24 +84,110 @@ class Registry(Generic[T]):
     (True, ['a'])
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, group: str | None = None) -> None:
         self.kind = kind
+        self.group = group  # entry-point group of plugins (None: built-ins only)
+        self.base: type | None = None  # plugin classes must subclass it (set by the defining module)
         self._items: dict[str, T] = {}
+        self._builtin: list[str] = []
+        self._plugins: dict[str, tuple[PluginInfo, Any]] = {}  # name -> (info, entry point or None), not imported
+        self._loaded: dict[str, PluginInfo] = {}  # plugin name -> info, imported and checked
+        self._broken: dict[str, str] = {}  # name -> the error line
+        self._discovered = False
 
+    # ------------------------------------------------------------------ built-ins
     def register(self, name: str) -> Callable[[T], T]:
         def deco(obj: T) -> T:
             if name in self._items:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._items[name] = obj
-            try:
-                obj.name = name  # type: ignore[attr-defined]
-            except (AttributeError, TypeError):
-                pass
+            self._builtin.append(name)
+            _set_name(obj, name)
             return obj
 
         return deco
 
+    # ------------------------------------------------------------------ plugins
+    def _discover(self) -> None:
+        if self._discovered:
+            return
+        self._discovered = True
+        if self.group is None or plugins_disabled():
+            return
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=self.group):
+            dist = getattr(ep, "dist", None)
+            info = PluginInfo(ep.name, ep.value, dist.metadata["Name"] if dist else "unknown distribution",
+                              dist.version if dist else "unknown")
+            self._add_plugin(info, ep)
+
+    def _add_plugin(self, info: PluginInfo, ep: Any) -> None:
+        name = info.name
+        if name in self._builtin:
+            self._broken[name] = (f"plugin {self.kind} {name!r} ({info.value}) of distribution {info.distribution} "
+                                  f"{info.version} clashes with the built-in {self.kind} of that name; rename it "
+                                  f"(its entry-point name, or --plugin NEWNAME={info.value})"
+                                  + ("" if info.via == "--plugin" else f", {_fix(info)}"))
+        elif name in self._plugins:
+            other = self._plugins[name][0]
+            if (other.distribution, other.value) == (info.distribution, info.value):
+                return  # the same plugin twice (e.g. --plugin of an installed one)
+            self._broken[name] = (f"plugin {self.kind} {name!r} is defined twice: by {other.distribution} "
+                                  f"{other.version} ({other.value}) and by {info.distribution} {info.version} "
+                                  f"({info.value}); uninstall one, or set {DISABLE_ENV}=1")
+        else:
+            self._plugins[name] = (info, ep)
+
+    def add_plugin(self, info: PluginInfo, obj: T) -> None:
+        """Register a class given on the command line (``--plugin``), already imported."""
+        self._discover()
+        if info.name in self._plugins and self._plugins[info.name][0].value == info.value:
+            info = self._plugins[info.name][0]  # an installed plugin named again: keep its distribution
+        self._add_plugin(info, None)
+        if info.name in self._broken:
+            raise PluginError(self._broken[info.name])
+        self._plugins[info.name] = (info, None)
+        try:
+            self._check_and_add(info, obj)
+        except PluginError as e:
+            self._broken[info.name] = str(e)
+            raise
+
+    def _check_and_add(self, info: PluginInfo, obj: Any) -> None:
+        taken = next((n for n, o in self._items.items() if o is obj), None)
+        if taken is not None and taken != info.name:
+            raise PluginError(f"plugin {self.kind} {info.name!r} ({info.value}) is the class already registered as "
+                              f"{taken!r}; subclass it instead (class MyMethod({obj.__name__}): ...)")
+        if not isinstance(obj, type) or (self.base is not None and not issubclass(obj, self.base)):
+            base = self.base.__name__ if self.base is not None else "the registry's base class"
+            raise PluginError(f"plugin {self.kind} {info.name!r} ({info.value}) of {info.distribution} {info.version} "
+                              f"is {obj!r:.80}, not a subclass of supernetbench.api.{base}; {_fix(info)}")
+        if inspect.isabstract(obj):
+            missing = ", ".join(sorted(getattr(obj, "__abstractmethods__", ())))
+            raise PluginError(f"plugin {self.kind} {info.name!r} ({info.value}) of {info.distribution} {info.version} "
+                              f"leaves abstract method(s) {missing} undefined; {_fix(info)}")
+        self._items[info.name] = obj
+        self._loaded[info.name] = info
+        _set_name(obj, info.name)
+
+    def _load(self, name: str) -> None:
+        info, ep = self._plugins[name]
+        try:
+            obj = ep.load()
+        except Exception as e:  # noqa: BLE001 - any failure of a plugin's import is one line naming it
+            msg = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+            raise PluginError(f"plugin {self.kind} {name!r} ({info.value}) of distribution {info.distribution} "
+                              f"{info.version} failed to import ({msg}); {_fix(info)}") from None
+        self._check_and_add(info, obj)
+
+    # ------------------------------------------------------------------ lookup
     def get(self, name: str) -> T:
+        self._discover()
+        if name in self._broken:
+            raise PluginError(self._broken[name])
+        if name not in self._items and name in self._plugins:
+            self._load(name)
         try:
             return self._items[name]
         except KeyError:
@@ -53,10 +196,86 @@ class Registry(Generic[T]):
             ) from None
 
     def names(self, pattern: str = "*") -> list[str]:
-        return [n for n in self._items if fnmatch.fnmatchcase(n, pattern)]
+        """Built-in names, then plugin names (broken ones included: using one raises its error)."""
+        self._discover()
+        every = [*self._builtin, *(n for n in self._items if n not in self._builtin),
+                 *(n for n in self._plugins if n not in self._items)]
+        every += [n for n in self._broken if n not in every]
+        return [n for n in every if fnmatch.fnmatchcase(n, pattern)]
+
+    def builtin_names(self) -> list[str]:
+        """The names registered by supernetbench itself (what the repository's suites cover)."""
+        return list(self._builtin)
+
+    def plugin_info(self, name: str) -> PluginInfo | None:
+        """The plugin that provides ``name`` (None for a built-in); the name must have been looked up."""
+        return self._loaded.get(name)
+
+    def identity(self, name: str) -> dict[str, Any]:
+        """What identifies the code behind ``name`` (part of artifact keys): its source hash and, for a
+        plugin, the distribution and version."""
+        out = code_identity(self.get(name))
+        info = self.plugin_info(name)
+        return {**out, "plugin": info.record()} if info else out
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items
+        self._discover()
+        return name in self._items or name in self._plugins or name in self._broken
 
     def __iter__(self):
-        return iter(self._items)
+        return iter(self.names())
+
+
+def _set_name(obj: Any, name: str) -> None:
+    try:
+        obj.name = name  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):
+        pass
+
+
+@lru_cache(maxsize=None)
+def code_identity(cls: type) -> dict[str, Any]:
+    """sha256 of the source files of the modules that define ``cls`` and its bases (its MRO, without
+    ``object``, ``abc`` and other standard-library classes): what the method or selector runs,
+    including the module-level constants and helpers beside it. A helper imported from a third module
+    is not covered (for the harness's own modules, ``CODE_VERSION`` is)."""
+    modules: list[str] = []
+    for c in cls.__mro__:
+        mod = sys.modules.get(c.__module__)
+        if c is object or mod is None or c.__module__ in modules or _is_stdlib(mod):
+            continue
+        modules.append(c.__module__)
+    h = hashlib.sha256()
+    for m in modules:
+        try:
+            src = inspect.getsource(sys.modules[m]).encode()
+        except (OSError, TypeError):  # no source (a frozen or compiled-only module): its code object
+            import marshal
+
+            src = marshal.dumps(getattr(sys.modules[m], "__loader__").get_code(m))
+        h.update(m.encode() + b"\0" + hashlib.sha256(src).digest())
+    return {"class": f"{cls.__module__}.{cls.__qualname__}", "modules": modules, "source_sha256": h.hexdigest()}
+
+
+def _is_stdlib(mod: Any) -> bool:
+    name = mod.__name__.split(".")[0]
+    return name in getattr(sys, "stdlib_module_names", ()) or name in ("builtins", "torch", "numpy")
+
+
+def import_object(value: str) -> Any:
+    """The object named by ``module:attr`` (``--plugin``); the module is imported from ``sys.path``,
+    with the current directory appended so a module beside the command line is found."""
+    module, sep, attr = value.partition(":")
+    if not sep or not module or not attr:
+        raise PluginError(f"--plugin {value!r:.80}: expected module:Class (e.g. mypkg.methods:FairDarts)")
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    try:
+        obj = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except Exception as e:  # noqa: BLE001
+        msg = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+        raise PluginError(f"--plugin {value}: cannot load it ({msg}); check the module is importable "
+                          "(installed, or on PYTHONPATH) and the class name") from None
+    return obj

@@ -37,7 +37,8 @@ from ..harness.registry import Registry
 from ..spaces.base import SearchSpace, get_space, missing_capability
 
 #: name -> Stage-2 selector class. Add a selector: one module + ``@SELECTORS.register("name")``.
-SELECTORS: Registry[type["Selector"]] = Registry("Stage-2 selector")
+#: Plugins: entry-point group ``supernetbench.selectors`` (see :mod:`supernetbench.api`).
+SELECTORS: Registry[type["Selector"]] = Registry("Stage-2 selector", group="supernetbench.selectors")
 
 #: Stage-2 candidate distributions (protocol §5.2, §5.7).
 DISTRIBUTIONS: dict[str, str] = {
@@ -320,6 +321,8 @@ class Selector(abc.ABC):
         if ctx.gt is None:
             return Selection(arch=ctx.space.format(arch), index=None, test_acc=None, details=details)
         return cls.selection(ctx, ctx.gt.index_of(arch), **details)
+
+SELECTORS.base = Selector
 
 
 def pick_best(space: SearchSpace, archs: np.ndarray, scores: np.ndarray) -> tuple[int, str | None]:

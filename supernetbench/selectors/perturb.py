@@ -1,8 +1,9 @@
 """``perturb``: DARTS-PT's perturbation-based projection (Wang et al., 2021) as the papers ran it
 (protocol §5.5; DARTS-PT ``--edge_decision random --proj_crit acc``).
 
-On a private copy of the supernet, run as a softmax(alpha) mixture on every undecided edge and
-an exact one-hot on decided ones:
+On a private copy of the supernet, run as a mixture on every undecided edge - the Stage-1 method's
+``mixture_weights(alpha)``: softmax(alpha) for every built-in method, sigmoids for a FairDARTS-style
+plugin - and an exact one-hot on decided ones:
 
 1. **Fine-tune** ``epochs`` epochs (profile ``perturb_epochs``; paper 25 = ``proj_intv`` 5 x (6 - 1)
    edges) with SGD at the constant lr ``perturb_lr`` (0.0025 = 0.025 / 10, no scheduler), momentum
@@ -143,13 +144,14 @@ class Perturb(Selector):
         decided: dict[int, int] = {}
         events: list[dict[str, Any]] = []
         update_alpha = c.update_alpha and not _alpha_is_fixed(ctx.run.algo)
+        mix = _mixture_weights(ctx.run.algo)
 
         def mixture() -> torch.Tensor:
             fixed = torch.zeros(n_edges, 1, dtype=dtype, device=dev)
             onehot = torch.zeros(n_edges, n_ops, dtype=dtype, device=dev)
             for e, o in decided.items():
                 fixed[e], onehot[e, o] = 1.0, 1.0
-            return torch.softmax(alpha, dim=-1) * (1.0 - fixed) + onehot  # decided rows: exact one-hot
+            return mix(alpha) * (1.0 - fixed) + onehot  # decided rows: exact one-hot
 
         def project() -> None:
             e = int(rng.choice(sorted(set(range(n_edges)) - set(decided))))
@@ -195,6 +197,12 @@ class Perturb(Selector):
 def _alpha_is_fixed(algo: str) -> bool:
     """Whether the Stage-1 method keeps alpha fixed (then fine-tuning does too)."""
     return algo in ALGORITHMS and ALGORITHMS.get(algo).fixed_alpha
+
+
+def _mixture_weights(algo: str):
+    """The Stage-1 method's mixing of alpha (``Stage1Method.mixture_weights``; softmax for every
+    built-in method, DrNAS included, as both papers' codes ran ``perturb``: protocol P4)."""
+    return ALGORITHMS.get(algo).mixture_weights if algo in ALGORITHMS else (lambda a: torch.softmax(a, dim=-1))
 
 
 def _initial_alpha(run, n_edges: int, n_ops: int) -> tuple[torch.Tensor, str]:

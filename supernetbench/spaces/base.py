@@ -240,7 +240,9 @@ class TrainedOracle(Protocol):
 
 #: name -> search-space class. Add a space: one module + ``@SPACES.register("name")`` (+ an entry in
 #: :data:`BUILTIN_SPACES` for a built-in one, imported on first lookup).
-SPACES: Registry[type[SearchSpace]] = Registry("search space")
+#: Plugins: entry-point group ``supernetbench.spaces`` (a subclass of :class:`SearchSpace`).
+SPACES: Registry[type[SearchSpace]] = Registry("search space", group="supernetbench.spaces")
+SPACES.base = SearchSpace
 
 
 def _load_builtins() -> None:

@@ -139,8 +139,10 @@ class RayBackend(Backend):
             raise ImportError("the ray backend needs Ray: pip install -e '.[ray]' (or pip install 'ray>=2.9')") from None
         self.ray = ray
         if not ray.is_initialized():
-            env = {k: os.environ[k] for k in ("PYTHONPATH", "SUPERNETBENCH_DATA", "SUPERNETBENCH_NB201")
-                   if k in os.environ}
+            env = {k: os.environ[k] for k in ("PYTHONPATH", "SUPERNETBENCH_DATA", "SUPERNETBENCH_NB201",
+                                              "SUPERNETBENCH_DISABLE_PLUGINS") if k in os.environ}
+            if spec.plugins:  # a --plugin module beside the command line: importable in the Ray workers too
+                env["PYTHONPATH"] = os.pathsep.join(x for x in (env.get("PYTHONPATH"), os.getcwd()) if x)
             kw: dict[str, Any] = {"address": spec.address} if spec.address else {"num_cpus": spec.workers}
             ray.init(**kw, runtime_env={"env_vars": env} if env else None, log_to_driver=False,
                      include_dashboard=False, ignore_reinit_error=True)

@@ -24,7 +24,7 @@ BACKEND_NAMES = ("local", "ray")
 #: keys a study TOML file may hold (``set`` is a table of profile overrides)
 TOML_KEYS = ("algos", "selectors", "datasets", "seeds", "profile", "set", "backend", "device", "store",
              "runs_root", "data_root", "workers", "address", "retries", "r_u", "reliance", "pool", "pairing",
-             "space")
+             "space", "plugins")
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,12 @@ class StudySpec:
     pool: tuple[str, ...] | None = None  # report: Stage-1 methods of the combined score (None: those learning alpha)
     pairing: str = "capability"  # report: Stage-2 rank pairing of the combined score (harness/reliance.py PAIRINGS)
     space: str = "nb201"  # the search space; a study needs one with a table (hashed only when not nb201)
+    plugins: tuple[str, ...] = ()  # ``--plugin`` specs (module:Class) every worker loads (entry points load anyway)
 
     def __post_init__(self) -> None:
+        from ..plugins import load_plugins
+
+        load_plugins(self.plugins)  # before the names are checked
         from ..algorithms import ALGORITHMS
         from ..harness.baselines import R_U_MEANINGS
         from ..harness.benchmark import DATASETS
@@ -110,7 +114,8 @@ class StudySpec:
     def _key(self) -> str:  # memoised: it hashes every seed, and --status asks once per task
         return content_hash(sorted(self.algos), sorted(self.selectors), sorted(self.datasets), sorted(self.seeds),
                             self.stage_profile().to_dict(), self.data_root, self.r_u, self.reliance, CODE_VERSION,
-                            *([self.space] if self.space != "nb201" else []))  # nb201 studies keep their keys
+                            *([self.space] if self.space != "nb201" else []),  # nb201 studies keep their keys
+                            *([sorted(self.plugins)] if self.plugins else []))  # (keys of studies without plugins unchanged)
 
     @property
     def study_dir(self) -> Path:
@@ -128,14 +133,21 @@ class StudySpec:
     @classmethod
     def from_mapping(cls, m: Mapping[str, Any], *, source: str = "study") -> "StudySpec":
         """From a TOML-like mapping (``set`` = profile overrides, as a table or ``key=value`` strings).
-        Every value is type-checked first (:func:`check_types`; ``source`` names it in the error)."""
+        Every value is type-checked first (:func:`check_types`; ``source`` names it in the error);
+        ``plugins`` = ``--plugin`` specs, to which those loaded in this process are added."""
         from ..algorithms import ALGORITHMS
+        from ..plugins import active_specs, load_plugins
         from ..selectors import SELECTORS
 
         bad = sorted(set(m) - set(TOML_KEYS))
         if bad:
             raise ValueError(f"unknown study key(s) {', '.join(bad)}; valid keys: {', '.join(TOML_KEYS)}")
         check_types(m, source)
+        plugins = m.get("plugins") or []
+        if not isinstance(plugins, (list, tuple)) or not all(isinstance(x, str) for x in plugins):
+            raise ValueError('\'plugins\' must be a list of "module:Class" strings, e.g. plugins = ["mypkg.m:FairDarts"]')
+        load_plugins(plugins)  # before the default names are listed
+        plugins = tuple(dict.fromkeys([*plugins, *active_specs()]))
         overrides = m.get("set") or {}
         if isinstance(overrides, (list, tuple)):
             overrides = parse_overrides(list(overrides), Profile)
@@ -156,7 +168,7 @@ class StudySpec:
                    selectors=tuple(m.get("selectors") or SELECTORS.names()),
                    datasets=tuple(m.get("datasets") or ("cifar10",)),
                    seeds=tuple(m.get("seeds") if m.get("seeds") is not None else (0,)),
-                   overrides=tuple(sorted(overrides.items())), **kw)
+                   overrides=tuple(sorted(overrides.items())), plugins=plugins, **kw)
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike, **flags: Any) -> "StudySpec":

@@ -295,6 +295,9 @@ def execute(spec: StudySpec, t: Task, device: str = "cpu", threads: int | None =
         print(f"=== {t.id} attempt {attempt} on {base['host']} pid {base['pid']} device {device} "
               f"({time.strftime('%Y-%m-%d %H:%M:%S')})", flush=True)
         try:
+            from ..plugins import load_plugins
+
+            load_plugins(spec.plugins)  # a spawned or Ray worker: the study's --plugin specs (entry points load lazily)
             with torch_threads(threads):
                 info = HANDLERS[t.kind](spec, t, device)
         except Exception as e:  # noqa: BLE001 - a failed task is reported, the study goes on
@@ -350,7 +353,7 @@ def _select(spec: StudySpec, t: Task, device: str) -> dict[str, Any]:
         scores = load_cached_arrays(artifact(spec, Task("score", t.algo, t.dataset, t.seed)), ["scores"])["scores"]
     dist = "uniform" if t.distribution == "-" else t.distribution  # "-": the selector samples nothing
     ctx = selection_context(run, gt, seed=t.seed, device=device, distribution=dist, data_root=spec.data_root,
-                            full_scores=scores, profile=spec.stage_profile())
+                            full_scores=scores, profile=spec.stage_profile())  # the study's Stage-2 fields
     sel, seconds, reused = cached_selection(ctx, t.selector, progress=True)
     return {"artifact": str(artifact(spec, t)), "summary": f"{sel.arch} -> test acc {sel.test_acc:.2f}%"
             + (" (reused)" if reused else "")}
