@@ -458,7 +458,7 @@ def train_rsps(cfg: SessionConfig, data, dev, runs_root: Path, deadline: float, 
     from supernetbench.harness import engine
     from supernetbench.harness.profiles import get_profile
     from supernetbench.harness.store import load_weights
-    from supernetbench.harness.supernet import SupernetConfig
+    from supernetbench.harness.supernet import SupernetConfig, build_supernet
 
     prof = get_profile("paper", {"C": cfg.C, "N": cfg.N, "epochs": cfg.epochs})
     spec = engine.RunSpec("rsps", "cifar10", 0, prof)
@@ -484,7 +484,7 @@ def train_rsps(cfg: SessionConfig, data, dev, runs_root: Path, deadline: float, 
         net, log = run.load_supernet(dev), run.log
     else:
         ck = load_weights(rd / "checkpoint.pt", engine.CHECKPOINT_KEYS)
-        net = engine.build_supernet(SupernetConfig(C=cfg.C, N=cfg.N, num_classes=10)).to(dev)
+        net = build_supernet(SupernetConfig(C=cfg.C, N=cfg.N, num_classes=10)).to(dev)
         net.load_state_dict(ck["net"])
         log = list(ck["log"])
     rec["epochs_reached"] = len(log)
@@ -611,7 +611,8 @@ def run_session(out: Path, device: str = "auto", tiny: bool = False, budget: flo
 
 def _run_parts(rep: Report, cfg: SessionConfig, dev: torch.device, out: Path, tiny: bool, pack: Path | None,
                parts: tuple[str, ...]) -> None:
-    from supernetbench.harness.engine import build_supernet, set_seed
+    from supernetbench.harness.engine import set_seed
+    from supernetbench.harness.supernet import build_supernet
     from supernetbench.harness.supernet import SupernetConfig
 
     end = rep.t0 + cfg.budget - cfg.reserve

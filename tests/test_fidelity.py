@@ -17,7 +17,8 @@ from supernetbench.cli import main
 from supernetbench.harness import benchmark as B
 from supernetbench.harness.artifacts import stage2_fields
 from supernetbench.harness.data import SearchData
-from supernetbench.harness.engine import RunSpec, build_supernet
+from supernetbench.harness.engine import RunSpec
+from supernetbench.harness.supernet import build_supernet
 from supernetbench.harness.network import from_supernet
 from supernetbench.harness.profiles import (HIDDEN_DEFAULTS, LATER_FIELDS, PROFILES, STAGE1_FIELDS, get_profile,
                                             profile_from_dict)
@@ -46,7 +47,8 @@ def test_new_profile_fields_are_invisible_at_their_default():
         assert stale_fields(d, case_profile(d["case"].rsplit("-", 1)[-1])) == [], ref.name
     # the run key is what it was: the hash of the same dict as before the fields existed
     spec = RunSpec("darts", profile=get_profile("smoke"))
-    assert spec.key() == content_hash({**spec.to_dict(), "profile": spec.profile.stage1_dict()}, "0.1.0")
+    assert spec.key() == content_hash({**spec.to_dict(), "profile": spec.profile.stage1_dict(), "code": spec.code()},
+                                      "0.1.0")
     assert "gt_split" not in json.dumps(spec.to_dict()) and "jacob_bn" not in json.dumps(spec.to_dict())
 
 

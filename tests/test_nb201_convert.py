@@ -112,7 +112,7 @@ def test_nb201_pth_release(nb201_pth, tmp_path):
 def test_the_cli_refuses_partial_releases_and_untrusted_or_missing_files(nb201_pth, nats_dir, tmp_path, capsys):
     for argv, msg in ((["--source", str(nb201_pth)], "--trust-pickle"),
                       (["--source", str(nats_dir), "--trust-pickle"], "holds 3 architectures"),
-                      (["--source", str(tmp_path / "nope"), "--trust-pickle"], "does not exist")):
+                      (["--source", str(tmp_path / "nope"), "--trust-pickle"], "not found")):
         assert main(["nb201-convert", *argv, "--out", str(tmp_path / "x.csv")]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and msg in err and "\n" not in err

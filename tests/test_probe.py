@@ -578,7 +578,7 @@ def test_adaptive_survivors_are_exact_and_the_rest_is_labelled_an_estimate(torch
 
     from supernetbench.cli import build_parser
     from supernetbench.harness.adaptive import adaptive_score_space
-    from supernetbench.harness.engine import build_supernet
+    from supernetbench.harness.supernet import build_supernet
     from supernetbench.harness.scoring import ScoreConfig, ScoringData, score_space
     from supernetbench.harness.supernet import SupernetConfig
 

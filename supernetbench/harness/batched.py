@@ -164,7 +164,7 @@ def _cell(cell: SearchCell, x: Rows, archs: np.ndarray, bn_state: _BNState, shar
 def _shared_relu(cell: SearchCell, node: Rows, j: int, archs: np.ndarray) -> _Relu | None:
     """A shared ReLU for node ``j`` when its conv readers would rectify more rows than it holds."""
     need = 0
-    for e, (_, frm) in enumerate(cell.space.edges):
+    for e, (_, frm) in enumerate(cell.space.EDGES):
         if frm != j:
             continue
         for o in np.unique(archs[:, e]):

@@ -274,7 +274,7 @@ def read_official(source: str | os.PathLike, *, trust_pickle: bool = False) -> l
                               "pip install nas-bench-201 (or pip install -e '.[nb201]')") from None
         import torch
 
-        data = torch.load(path, map_location="cpu", weights_only=False)  # trusted: trust_pickle  # nosec
+        data = torch.load(path, map_location="cpu", weights_only=False)  # nb201-convert --trust-pickle only  # nosec
         if not isinstance(data, dict):
             raise ValueError(f"{source} is not a NAS-Bench-201 release (a dict with meta_archs, arch2infos)")
         api = NASBench201API(data, verbose=False)

@@ -25,7 +25,7 @@ CONV_OPS = ("nor_conv_1x1", "nor_conv_3x3")
 def op_counts(archs: np.ndarray) -> np.ndarray:
     """``(n, 5)`` int: how many of the 6 edges of each arch hold each op (NB201 op order)."""
     a = np.asarray(archs, dtype=np.int64)
-    if a.ndim != 2 or a.shape[1] != len(_SPACE.edges) or a.size and (a.min() < 0 or a.max() >= len(_SPACE.ops)):
+    if a.ndim != 2 or a.shape[1] != len(_SPACE.EDGES) or a.size and (a.min() < 0 or a.max() >= len(_SPACE.ops)):
         raise ValueError(f"archs must be an (n, 6) array of op indices 0..{len(_SPACE.ops) - 1}, got shape {a.shape}")
     return (a[:, :, None] == np.arange(len(_SPACE.ops))).sum(axis=1)
 

@@ -29,7 +29,6 @@ from functools import cached_property
 from typing import ClassVar, Mapping, Sequence
 
 import numpy as np
-import torch
 
 from ..spaces.base import SPACES, Arch, ArchStringError, SearchSpace
 from .store import one_line
@@ -155,12 +154,14 @@ class NB201Space(SearchSpace):
         cols = [rng.choice(len(self.ops), size=n, p=p[e] / p[e].sum()) for e in range(len(self.EDGES))]
         return np.stack(cols, axis=1).astype(np.int64).reshape(n, len(self.EDGES))
 
-    def random_arch(self, generator: torch.Generator) -> Arch:
+    def random_arch(self, generator: "torch.Generator") -> Arch:
         """Every edge picks an op uniformly: uniform over all 5^6 archs (RSPS, protocol §3.2)."""
+        import torch  # lazily: importing the space (reports, the CLI) must not load torch
+
         return tuple(int(i) for i in torch.randint(len(self.ops), (len(self.EDGES),), generator=generator))
 
     # ---------------------------------------------------------------- networks and ground truth
-    def build_supernet(self, profile, num_classes: int, dtype: torch.dtype | None = None):
+    def build_supernet(self, profile, num_classes: int, dtype: "torch.dtype | None" = None):
         """The NB201 supernet (protocol §1) at the profile's C and N, initialised in ``dtype``."""
         from .supernet import SupernetConfig, build_supernet
 

@@ -23,7 +23,8 @@ import torch
 from . import metrics as M
 from .benchmark import GroundTruth, load_ground_truth
 from .device import resolve_device
-from .engine import build_supernet, cached_search_data, kept_checkpoints
+from .engine import cached_search_data, kept_checkpoints
+from .supernet import build_supernet
 from .profiles import profile_from_dict
 from .scoring import ScoreConfig, make_scoring_data, score_space
 from .store import CorruptFileError, cache_dir, content_hash, file_sha256, load_cached_arrays, load_weights
