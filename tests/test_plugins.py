@@ -131,7 +131,7 @@ def test_plugin_flag_loads_the_example_and_list_shows_it(isolated):
     ("nomodule_q:C", ["cannot load it", "No module named"]),
     ("supernetbench.algorithms.darts:Darts", ["clashes with the built-in", "NEWNAME="]),
     ("x=supernetbench.algorithms.darts:Darts", ["already registered as 'darts'", "subclass it"]),
-    ("supernetbench.harness.space:get_space", ["not a subclass of supernetbench.api.Stage1Method"]),
+    ("supernetbench.spaces.base:get_space", ["not a subclass of supernetbench.api.Stage1Method"]),
     ("nocolon", ["expected module:Class"]),
 ])
 def test_plugin_flag_errors_are_one_line_with_status_2(isolated, spec, words):

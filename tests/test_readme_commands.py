@@ -147,6 +147,8 @@ def _check_names(args, argv: list[str]) -> None:
 
     shown = shlex.join(argv)
     algos = ([args.algo] if getattr(args, "algo", None) else []) + list(getattr(args, "algos", None) or [])
+    if "--plugin" in argv or argv[:1] == ["gate"]:  # a user's own method (a plugin), not a built-in name
+        algos = []
     for a in algos:
         assert a in ALGORITHMS.names(), f"`supernetbench {shown}`: unknown method {a!r}"
     for name in ("selectors", "selector", "measure"):

@@ -32,11 +32,13 @@ def test_unset_checkpoint_every_is_invisible(name):
     p = get_profile(name)
     assert p.checkpoint_every is None
     assert "checkpoint_every" not in p.to_dict() and "checkpoint_every" not in p.stage1_dict()
-    assert run_dir_for(RunSpec("rsps", profile=p)).name == BEFORE[name][0]
+    spec = RunSpec("rsps", profile=p)  # the key before issue 19 added the code identity: the same hash without it
+    assert f"rsps-cifar10-s0-{name}-{content_hash({**spec.to_dict(), 'profile': p.stage1_dict()}, '0.1.0')}" \
+        == BEFORE[name][0]
     assert content_hash(p.to_dict()) == BEFORE[name][1]  # study / reliance / artifact keys hash to_dict()
     kept = p.replace(checkpoint_every=2)
     assert kept.to_dict()["checkpoint_every"] == 2
-    assert run_dir_for(RunSpec("rsps", profile=kept)).name != BEFORE[name][0]  # its runs keep checkpoints
+    assert run_dir_for(RunSpec("rsps", profile=kept)).name != run_dir_for(spec).name  # its runs keep checkpoints
 
 
 def test_suite_references_are_not_stale():

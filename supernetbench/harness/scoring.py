@@ -267,9 +267,9 @@ def score_space(
     on CPU (same numbers). ``precision``: ``exact`` (the run's dtype) or ``bf16`` (autocast, only on
     bf16 hardware; never the default - see :func:`~supernetbench.harness.metrics.precision_agreement`).
     """
+    check_precision_dtype(precision, next(net.parameters()).dtype)  # first: refuse before any work
     engine, channels_last = resolve_engine(engine, net)
     device = next(net.parameters()).device
-    check_precision_dtype(precision, next(net.parameters()).dtype)
     check_precision(precision, device)
     if engine == "naive":
         return score_archs(net, archs, sd, cfg, progress=progress, precision=precision)
