@@ -168,6 +168,35 @@ def test_evaluate_from_artifacts_only(local_study, tmp_path, monkeypatch):
     assert "--runs-root" not in e.value.command  # runs_path is <cache_dir()>/runs
 
 
+def test_artifacts_only_never_decodes_the_data(local_study, monkeypatch):
+    """The score index names each score entry by the identity of the data files, so reading the
+    artifacts (and the study's done-check) decodes no image: with the decode made to fail, both work
+    and give the same entry as the decoded path."""
+    from supernetbench.harness.data import sources
+
+    spec, *_ = local_study
+    monkeypatch.setenv("SUPERNETBENCH_CACHE", spec.store)
+    rs = spec.run_spec("darts", "cifar10", 0)
+    score_task = next(t for t in plan(spec).tasks if t.kind == "score" and t.algo == "darts")
+    from supernetbench.harness.scoring import score_cache_path
+    from supernetbench.study import tasks as study_tasks
+
+    sd, cfg = study_tasks._scoring_data(spec, "cifar10")  # the slow, obvious way: decode, hash the images
+    run = SearchRun.load(run_dir(spec, score_task))
+    decoded_path = score_cache_path(run, run.space.benchmark("cifar10"), sd, cfg)
+    assert decoded_path.is_file()
+    monkeypatch.setattr(sources, "_MEMO", {})
+
+    def no_decode(*a, **k):
+        raise AssertionError("the data was decoded")
+
+    monkeypatch.setattr(sources, "_read", no_decode)
+    study_tasks._scoring_data.cache_clear()
+    assert artifact(spec, score_task) == decoded_path
+    ev = evaluate(rs, ["prune", "valid"], device="cpu", runs_root=spec.runs_path, progress=False, compute=False)
+    assert sorted(ev.reused) == ["prune", "valid"] and len(ev.scores) == 15_625
+
+
 def test_report_from_the_study_store_computes_nothing(local_study, tmp_path, capsys):
     """`report --artifacts-only` with the study's own flags (store, seeds, profile) renders from
     the study's artifacts, reliance included, and writes nothing into the store; a seed the study

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from . import metrics as M
 from .benchmark import GroundTruth, ground_truth_record
 from .device import resolve_device
+from .data import data_identity
 from .engine import RunSpec, SearchRun, cached_search_data, run_dir_for, train_supernet
 from .artifacts import cached_selection
 from .scoring import ScoreConfig, cached_score_space, check_precision_dtype
@@ -152,12 +153,13 @@ def evaluate(
         run = train_supernet(spec, runs_root=runs_root, device=dev, progress=progress)
         data = cached_search_data(spec.data_config())
         scores = cached_score_space(run, gt, data, cfg, dev, progress=progress, workers=workers,
-                                    engine=engine, precision=precision)
+                                    engine=engine, precision=precision, identity=data_identity(spec.data_config()))
     test_acc = gt.accuracy(spec.dataset, spec.profile.gt_split, "stage1")
     ev = Evaluation(run, scores, stage1_metrics(test_acc, scores, run.archprob), score_config=cfg, skipped=skipped,
                     ground_truth=ground_truth_record(gt, spec.dataset, spec.profile.gt_split))
     ev.metrics["diagnostics"] = score_diagnostics(gt, spec.dataset, scores, test_acc=test_acc)
     if precision != "exact":  # never silently cheaper: measure the agreement with exact scoring
+        data = data if data is not None else cached_search_data(spec.data_config())
         ev.metrics["precision"] = precision
         ev.metrics["precision_agreement"] = precision_check(run, gt, data, cfg, scores, dev, engine=engine)
     ctx = selection_context(run, gt, seed=spec.seed, device=dev, data=data, data_root=spec.data_root,
@@ -186,7 +188,7 @@ def _stored_inputs(spec: RunSpec, selectors: list[str], runs_root, gt, cfg: Scor
     """(run, search data, scores) of ``spec`` from the store, or :class:`MissingArtifacts` naming
     every missing artifact (run, scores, selections) at once."""
     from .artifacts import MissingArtifacts, selection_inputs, selection_path, selection_state, study_command
-    from .scoring import make_scoring_data, score_cache_path
+    from .scoring import indexed_score_path, make_scoring_data, score_cache_path
     from .store import load_cached_arrays
 
     run_dir = run_dir_for(spec, runs_root)
@@ -195,8 +197,12 @@ def _stored_inputs(spec: RunSpec, selectors: list[str], runs_root, gt, cfg: Scor
         missing.append(f"Stage-1 run {run_dir}")
     else:
         run = SearchRun.load(run_dir)
-        data = cached_search_data(spec.data_config())
-        path = score_cache_path(run, gt, make_scoring_data(data, cfg, "cpu", spec.profile.torch_dtype), cfg, precision)
+        # the score index names the entry without decoding the data; entries made before it need the decode
+        path = indexed_score_path(run, gt, data_identity(spec.data_config()), cfg, precision)
+        if path is None:
+            data = cached_search_data(spec.data_config())
+            path = score_cache_path(run, gt, make_scoring_data(data, cfg, "cpu", spec.profile.torch_dtype), cfg,
+                                    precision)
         entry = load_cached_arrays(path, ["scores"])
         if entry is None:
             missing.append(f"full-space scores {path}")

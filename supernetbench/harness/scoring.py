@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,7 +34,9 @@ from .device import torch_threads
 from .profiles import BN_MODES, SCORING_ENGINES, Profile
 from .locks import claim
 from .progress import progress_bar
-from .store import cache_dir, content_hash, file_sha256, load_cached_arrays, save_cached_arrays
+from .store import (
+    atomic_write_json, cache_dir, content_hash, file_sha256, load_cached_arrays, read_json, save_cached_arrays,
+)
 
 #: full-space scoring engines, all exact (same correct-prediction counts as :func:`score_archs`):
 #: ``fast`` (default) picks the device's strategy - ``batched`` on CUDA, on CPU ``prefix`` with
@@ -363,15 +366,55 @@ def score_cache_path(run, gt, sd: ScoringData, cfg: ScoreConfig, precision: str 
     return cache_dir() / "scores" / f"{content_hash(*parts)}.npz"
 
 
+def score_index_path(run, gt, identity: dict, cfg: ScoreConfig, precision: str = "exact") -> Path:
+    """Where the name of ``run``'s score entry is kept under the identity of its data *files*
+    (:func:`~supernetbench.harness.data.data_identity`) instead of the decoded images, so that
+    ``report --artifacts-only`` and ``study --status`` find the entry without decoding the data."""
+    parts = [file_sha256(Path(run.path) / "supernet.pt"), identity, asdict(cfg), gt.archs, "score-index-v1"]
+    if precision != "exact":
+        parts.append(precision)
+    return cache_dir() / "scores" / "index" / f"{content_hash(*parts)}.json"
+
+
+def indexed_score_path(run, gt, identity: dict | None, cfg: ScoreConfig, precision: str = "exact") -> Path | None:
+    """The score entry recorded under ``identity`` (:func:`score_index_path`), or None when there is
+    no usable record (none written, damaged, or naming an entry that is gone): then the caller
+    decodes the data and asks :func:`score_cache_path`."""
+    if identity is None:
+        return None
+    try:
+        rec = read_json(score_index_path(run, gt, identity, cfg, precision))
+    except (OSError, ValueError):
+        return None
+    name = rec.get("entry") if isinstance(rec, dict) else None
+    if not isinstance(name, str) or not re.fullmatch(r"[0-9a-f]{16,64}\.npz", name):
+        return None
+    path = cache_dir() / "scores" / name
+    return path if path.is_file() else None
+
+
+def _record_score_index(run, gt, identity: dict | None, cfg: ScoreConfig, precision: str, path: Path) -> None:
+    if identity is None:
+        return
+    try:  # an optimisation: a read-only store only costs the next decode
+        index = score_index_path(run, gt, identity, cfg, precision)
+        if not index.is_file():
+            atomic_write_json(index, {"entry": path.name})
+    except OSError:
+        pass
+
+
 def cached_score_space(run, gt, data, cfg: ScoreConfig, device: torch.device | str = "cpu",
                        progress: bool = True, workers: int | None = None, engine: str = "fast",
-                       precision: str = "exact") -> np.ndarray:
+                       precision: str = "exact", identity: dict | None = None) -> np.ndarray:
     """Scores of all 15,625 archs (NB201 index order) for a finished run, cached by content hash of
-    (:func:`score_cache_path`). ``workers``: CPU processes (None: all cores)."""
+    (:func:`score_cache_path`). ``workers``: CPU processes (None: all cores). ``identity``: the
+    data's file identity, recorded in the score index (:func:`score_index_path`)."""
     sd = make_scoring_data(data, cfg, device, run.profile.torch_dtype)
     path = score_cache_path(run, gt, sd, cfg, precision)  # checksummed: an altered entry is recomputed
     cached = load_cached_arrays(path, ["scores"])
     if cached is not None:  # an existing entry needs no lock (a read-only store is fine)
+        _record_score_index(run, gt, identity, cfg, precision, path)
         return cached["scores"]
     # the cache is an optimisation: an unwritable lock (read-only store) is a warning, not a failure
     with claim(path.with_suffix(".lock"), f"the scores of {Path(run.path).name}", announce=progress, required=False):
@@ -382,6 +425,7 @@ def cached_score_space(run, gt, data, cfg: ScoreConfig, device: torch.device | s
         scores = score_space(net, gt.archs, sd, cfg, progress=progress, partial_path=path.with_suffix(".partial.npz"),
                              workers=workers or os.cpu_count() or 1, engine=engine, precision=precision)
         save_cached_arrays(path, scores=scores)
+        _record_score_index(run, gt, identity, cfg, precision, path)
         try:
             path.with_suffix(".partial.npz").unlink(missing_ok=True)
         except OSError:

@@ -160,13 +160,20 @@ def artifact(spec: StudySpec, t: Task) -> Path | None:
     d = run_dir(spec, t)
     if not (d / "DONE").exists():
         return None
+    from ..harness.data import data_identity
     from ..harness.engine import SearchRun
-    from ..harness.scoring import score_cache_path
+    from ..harness.scoring import ScoreConfig, indexed_score_path, score_cache_path
 
-    sd, cfg = _scoring_data(spec, t.dataset)
+    rs = spec.run_spec(t.algo, t.dataset, t.seed)
     with using_store(spec):
         run = SearchRun.load(d)
-        return score_cache_path(run, run.space.benchmark(t.dataset), sd, cfg)
+        gt = run.space.benchmark(t.dataset)
+        # the score index names the entry without decoding the data (`study --status`, reruns)
+        path = indexed_score_path(run, gt, data_identity(rs.data_config()), ScoreConfig.from_profile(rs.profile))
+        if path is not None:
+            return path
+        sd, cfg = _scoring_data(spec, t.dataset)
+        return score_cache_path(run, gt, sd, cfg)
 
 
 def lock_path(spec: StudySpec, t: Task, art: Path | None) -> Path | None:
@@ -331,13 +338,14 @@ def _load(spec: StudySpec, t: Task):
 def _score(spec: StudySpec, t: Task, device: str) -> dict[str, Any]:
     import numpy as np
 
+    from ..harness.data import data_identity
     from ..harness.engine import cached_search_data
     from ..harness.scoring import ScoreConfig, cached_score_space
 
     run, gt = _load(spec, t)
     rs = spec.run_spec(t.algo, t.dataset, t.seed)
     scores = cached_score_space(run, gt, cached_search_data(rs.data_config()), ScoreConfig.from_profile(rs.profile),
-                                device, progress=True, workers=1)
+                                device, progress=True, workers=1, identity=data_identity(rs.data_config()))
     return {"artifact": str(artifact(spec, t)), "summary": f"mean score {float(np.mean(scores)):.2f}%"}
 
 

@@ -42,7 +42,7 @@ from .imagenet16 import (
     IMAGENET16_TRAIN_FILES, IMAGENET16_TRAIN_SIZE_120, IMAGENET16_VAL_FILE, STANDIN_MARKER, read_imagenet16,
     write_imagenet16_standin,
 )
-from .search import DataConfig, SearchData, TestData, load_search_data, load_test_data, load_test_set
+from .search import DataConfig, SearchData, TestData, data_identity, load_search_data, load_test_data, load_test_set
 from .sources import summarise_data_sources
 from .splits import NB201_FULL_TRAIN_SIZE, NB201_SPLIT_FILES, find_split_file, read_nb201_split
 from .stream import BatchStream
@@ -50,7 +50,7 @@ from .stream import BatchStream
 __all__ = [
     "DATASETS", "NUM_CLASSES", "IMAGE_SIZE", "MEAN", "STD", "SPLITS",
     "DataNotFoundError", "DataIntegrityError",
-    "DataConfig", "SearchData", "TestData", "load_search_data", "load_test_data", "load_test_set",
+    "DataConfig", "SearchData", "TestData", "data_identity", "load_search_data", "load_test_data", "load_test_set",
     "Augment", "normalize", "BatchStream",
     "candidate_roots", "read_cifar_python_batches", "decode_cifar10_pack", "read_cifar100_partial",
     "read_imagenet16", "write_imagenet16_standin", "read_nb201_split", "find_split_file",

@@ -10,7 +10,7 @@ import torch
 
 from ..augment import MEAN, STD
 from .common import IMAGE_SIZE, NUM_CLASSES, SPLITS, DataIntegrityError, _check_dataset, _show
-from .sources import _load_raw
+from .sources import _load_raw, source_identity
 from .splits import NB201_FULL_TRAIN_SIZE, NB201_SPLIT_FILES, find_split_file, read_nb201_split
 
 
@@ -69,6 +69,25 @@ def _take(n_req: int | None, idx: np.ndarray, what: str, context: str) -> np.nda
     if n_req > len(idx):
         raise ValueError(f"{what}={n_req:,} exceeds the {len(idx):,} images available in the {context}")
     return idx[:n_req]
+
+
+def data_identity(cfg: DataConfig) -> dict | None:
+    """What :func:`load_search_data` would read for ``cfg``, without decoding it: ``cfg``, the source
+    files (:func:`source_identity`) and the NB201 split file where ``cfg.split`` uses one; None when
+    the data is not on disk."""
+    dataset = _check_dataset(cfg.dataset)
+    src = source_identity(dataset, cfg.root)
+    if src is None:
+        return None
+    out = {"config": dataclasses.asdict(cfg), "source": src}
+    if cfg.split == "nb201" and dataset in NB201_SPLIT_FILES:
+        try:
+            spath = find_split_file(NB201_SPLIT_FILES[dataset], cfg.root)
+        except FileNotFoundError:
+            return None
+        st = spath.stat()
+        out["split_file"] = [str(spath.resolve()), st.st_size, st.st_mtime_ns]
+    return out
 
 
 def load_search_data(cfg: DataConfig) -> SearchData:

@@ -114,6 +114,24 @@ def _load_raw(dataset: str, root: str | os.PathLike | None = None) -> _Raw:
     return _MEMO[key]
 
 
+def _stat(path: Path) -> list[Any]:
+    """(name, size, mtime_ns) of ``path``, or of each file directly in it when it is a directory."""
+    files = sorted(q for q in path.iterdir() if q.is_file()) if path.is_dir() else [path]
+    return [[q.name, (st := q.stat()).st_size, st.st_mtime_ns] for q in files]
+
+
+def source_identity(dataset: str, root: str | os.PathLike | None = None) -> dict[str, Any] | None:
+    """The source :func:`_load_raw` would read, named without reading it (kind, resolved path, and
+    the size and mtime of its files); None when nothing is on disk (a download would be needed).
+    Cheap keys for results computed from the decoded data (``report --artifacts-only``)."""
+    _check_dataset(dataset)
+    found, _ = _scan(dataset, root)
+    if not found:
+        return None
+    kind, path, _ = found[0]
+    return {"dataset": dataset, "kind": kind, "path": str(path.resolve()), "files": _stat(path)}
+
+
 def _not_found_msg(dataset: str, searched: list[str], note: str) -> str:
     lines = "\n".join(f"  - {s}" for s in searched)
     return f"{PRETTY[dataset]} not found. Searched:\n{lines}\n({note})\n{_how_to_fix(dataset)}"
