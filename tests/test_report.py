@@ -211,7 +211,7 @@ TINY = {"C": 2, "epochs": 1, "train_size": 64, "valid_size": 64, "batch_size": 3
 SELECTORS = ["prune", "valid"]
 
 
-def _fast_scores(run, gt, data, cfg, device="cpu", progress=True, workers=None, engine="fast", precision="exact"):
+def _fast_scores(run, gt, data, cfg, device="cpu", progress=True, workers=None, engine="fast", precision="exact", identity=None):
     """Stand-in for full-space scoring (~50 s per run on CPU): the test accuracy plus seeded noise."""
     rng = np.random.default_rng(run.seed)
     return gt.test_acc(run.dataset) + rng.normal(0.0, 4.0, len(gt))
