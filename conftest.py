@@ -51,7 +51,7 @@ def torch_single_thread():
 @pytest.fixture(scope="session")
 def gt():
     """The NB201 ground-truth table (offline: never downloads); skips with the reason if absent."""
-    from supernetbench.harness.benchmark import BenchmarkTableError, load_ground_truth
+    from supernetbench.spaces.nb201.benchmark import BenchmarkTableError, load_ground_truth
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SUPERNETBENCH_OFFLINE", "1")

@@ -29,10 +29,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
     from benchmarks.common import random_scoring_data, random_supernet
-    from supernetbench.harness.batched import BatchedScorer
+    from supernetbench.spaces.nb201.batched import BatchedScorer
     from supernetbench.harness.device import torch_threads
-    from supernetbench.harness.scoring import ScoreConfig, ScoringData, _prepared, score_archs
-    from supernetbench.harness.space import NB201Space
+    from supernetbench.oneshot.scoring import ScoreConfig, ScoringData, _prepared, score_archs
+    from supernetbench.spaces.nb201.space import NB201Space
 
     dev = torch.device(a.device)
     space = NB201Space()

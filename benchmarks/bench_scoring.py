@@ -16,8 +16,8 @@ HAVE_HARNESS = False
 with safe_import():
     import numpy as np
 
-    from supernetbench.harness.scoring import ScoreConfig, score_archs, score_space
-    from supernetbench.harness.space import NB201Space
+    from supernetbench.oneshot.scoring import ScoreConfig, score_archs, score_space
+    from supernetbench.spaces.nb201.space import NB201Space
 
     HAVE_HARNESS = True
 
@@ -28,14 +28,14 @@ ENGINES = ["naive", "dedup", "prefix", "batched", "fast"]
 
 def _require(device: str = "cpu", precision: str = "exact") -> None:
     if not HAVE_HARNESS:
-        raise NotImplementedError("supernetbench.harness.scoring is not importable at this commit")
+        raise NotImplementedError("supernetbench.oneshot.scoring is not importable at this commit")
     import torch
 
     if device == "cuda" and not torch.cuda.is_available():
         raise NotImplementedError("no CUDA device")
     if precision == "bf16":
         try:
-            from supernetbench.harness.batched import bf16_supported
+            from supernetbench.harness.precision import bf16_supported
         except ImportError:
             raise NotImplementedError("no bf16 precision at this commit") from None
         if not bf16_supported(torch.device(device)):

@@ -48,7 +48,7 @@ def arch_sample(n: int, seed: int = ARCH_SAMPLE_SEED):
     """
     import numpy as np
 
-    from supernetbench.harness.space import NB201Space
+    from supernetbench.spaces.nb201.space import NB201Space
 
     archs = NB201Space().all_archs()
     return archs[np.random.default_rng(seed).choice(len(archs), size=n, replace=False)]
@@ -58,7 +58,7 @@ def random_supernet(C: int, N: int, seed: int = NET_SEED):
     """A randomly initialised NB201 supernet (fixed seed)."""
     import torch
 
-    from supernetbench.harness.supernet import NB201Supernet, SupernetConfig
+    from supernetbench.spaces.nb201.supernet import NB201Supernet, SupernetConfig
 
     torch.manual_seed(seed)
     return NB201Supernet(SupernetConfig(C=C, N=N, num_classes=NUM_CLASSES))
@@ -68,7 +68,7 @@ def random_scoring_data(images: int, seed: int = DATA_SEED):
     """``images`` random normalised-looking CIFAR-sized images with random labels."""
     import torch
 
-    from supernetbench.harness.scoring import ScoringData
+    from supernetbench.oneshot.scoring import ScoringData
 
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(images, 3, IMAGE_SIZE, IMAGE_SIZE, generator=g)

@@ -33,12 +33,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
 
-    from supernetbench.harness.adaptive import adaptive_score_space
-    from supernetbench.harness.benchmark import load_ground_truth
-    from supernetbench.harness.engine import RunSpec, cached_search_data, train_supernet
+    from supernetbench.oneshot.adaptive import adaptive_score_space
+    from supernetbench.spaces.nb201.benchmark import load_ground_truth
+    from supernetbench.oneshot.train import RunSpec, cached_search_data, train_supernet
     from supernetbench.harness.metrics import precision_agreement, top_id_rate
     from supernetbench.harness.profiles import get_profile
-    from supernetbench.harness.scoring import ScoreConfig, make_scoring_data, score_space
+    from supernetbench.oneshot.scoring import ScoreConfig, make_scoring_data, score_space
     from supernetbench.harness.store import cache_dir
 
     spec = RunSpec("darts", "cifar10", 0, get_profile(a.profile))
@@ -49,7 +49,7 @@ def main(argv=None) -> dict:
     net = run.load_supernet("cpu")
     res: dict = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                  "run": str(run.path), "score_images": cfg.images, "engines": {}}
-    from supernetbench.harness.space import NB201Space
+    from supernetbench.spaces.nb201.space import NB201Space
 
     _, reps = NB201Space().functional_classes(gt.archs, zero_propagates=True)
     reps = reps[np.lexsort(reps.T[::-1])]

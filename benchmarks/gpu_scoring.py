@@ -68,12 +68,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
 
-    from supernetbench.harness import engine
-    from supernetbench.harness.benchmark import load_ground_truth
+    from supernetbench.oneshot import train as engine
+    from supernetbench.spaces.nb201.benchmark import load_ground_truth
     from supernetbench.harness.metrics import precision_agreement
     from supernetbench.harness.profiles import get_profile
-    from supernetbench.harness.scoring import ScoreConfig, make_scoring_data, score_space
-    from supernetbench.harness.space import NB201Space
+    from supernetbench.oneshot.scoring import ScoreConfig, make_scoring_data, score_space
+    from supernetbench.spaces.nb201.space import NB201Space
 
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     res: dict = {"device": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu",
@@ -121,9 +121,9 @@ def main(argv=None) -> dict:
 
 def _sample_section(a, res, net, sd, cfg, sample, naive_idx, n_archs, n_classes, dev) -> None:
     """Naive vs batched (exact, bf16) on a sample of classes, side by side; full-space extrapolation."""
-    from supernetbench.harness.batched import BatchedScorer
+    from supernetbench.spaces.nb201.batched import BatchedScorer
     from supernetbench.harness.metrics import precision_agreement
-    from supernetbench.harness.scoring import _prepared, score_archs
+    from supernetbench.oneshot.scoring import _prepared, score_archs
 
     naive, t_naive = _timed(lambda: score_archs(net, sample[naive_idx], sd, cfg))
     res["naive"] = {"classes": int(len(naive_idx)), "seconds": t_naive, "s_per_arch": t_naive / len(naive_idx)}

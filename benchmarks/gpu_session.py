@@ -158,7 +158,7 @@ def make_device_data(dest: Path, src_root: Path | None = None, rows: int = HALF,
     ``rows`` valid-half rows (protocol split) as the JPEGs they are, in the pack's own key format (so
     :func:`decode_cifar10_pack` reads it), with the known lossless pixels of the first ``exact_valid``
     valid rows only (all of them would cost 16.7 MB more than the device tool carries)."""
-    from supernetbench.harness.benchmark import FILENAME, default_table_path
+    from supernetbench.spaces.nb201.benchmark import FILENAME, default_table_path
     from supernetbench.harness.data.cifar import PACKS
     from supernetbench.harness.data.common import _verify_sha256, candidate_roots
     from supernetbench.harness.store import atomic_write_bytes
@@ -268,7 +268,7 @@ def _peak_gib(dev: torch.device) -> float | None:
 def measure_ceilings(dev: torch.device, tiny: bool) -> dict:
     """Measured peaks: device-to-device copy (bytes read + written per s), fp32 matmul with TF32 off,
     and bf16 matmul where the hardware has it (the median of 5 after 2 warm-ups)."""
-    from supernetbench.harness.batched import bf16_supported
+    from supernetbench.harness.precision import bf16_supported
 
     def rate(fn, work):
         for _ in range(2):
@@ -312,8 +312,8 @@ class Space:
     """The NB201 space, its functional classes (batch-statistics BN) and the ground truth."""
 
     def __init__(self):
-        from supernetbench.harness.benchmark import load_ground_truth
-        from supernetbench.harness.space import NB201Space
+        from supernetbench.spaces.nb201.benchmark import load_ground_truth
+        from supernetbench.spaces.nb201.space import NB201Space
 
         self.gt = load_ground_truth()
         self.archs = self.gt.archs
@@ -328,8 +328,8 @@ def score_classes(net, data, space: Space, order: np.ndarray, images: int, batch
     prefix sharing) until ``deadline`` (perf_counter). After a one-class warm-up (not timed), a first
     block of at most 16 classes measures the rate; a block is started only if, at that rate, it ends
     before the deadline. Returns per-class scores (NaN = not scored), classes done, seconds, peak memory."""
-    from supernetbench.harness.batched import BatchedScorer
-    from supernetbench.harness.scoring import ScoreConfig, _prepared, make_scoring_data
+    from supernetbench.spaces.nb201.batched import BatchedScorer
+    from supernetbench.oneshot.scoring import ScoreConfig, _prepared, make_scoring_data
 
     dev = next(net.parameters()).device
     scores = np.full(len(space.reps), np.nan)
@@ -395,8 +395,8 @@ def part_tests(rec: dict, out: Path, box: float) -> None:
 
 def part_engine(rec: dict, net, data, space: Space, cfg: SessionConfig, ceilings: dict, dev, deadline: float) -> None:
     """The engine table on one supernet: naive vs batched (exact, exact without shared ReLU, bf16)."""
-    from supernetbench.harness.batched import bf16_supported
-    from supernetbench.harness.scoring import ScoreConfig, make_scoring_data, score_archs
+    from supernetbench.harness.precision import bf16_supported
+    from supernetbench.oneshot.scoring import ScoreConfig, make_scoring_data, score_archs
 
     rng = np.random.default_rng(0)
     rows = rec.setdefault("rows", [])
@@ -455,10 +455,10 @@ def train_rsps(cfg: SessionConfig, data, dev, runs_root: Path, deadline: float, 
     ``deadline``; returns the trained net (from the run, or from the last checkpoint when cut)."""
     from unittest import mock
 
-    from supernetbench.harness import engine
+    from supernetbench.oneshot import train as engine
     from supernetbench.harness.profiles import get_profile
     from supernetbench.harness.store import load_weights
-    from supernetbench.harness.supernet import SupernetConfig, build_supernet
+    from supernetbench.spaces.nb201.supernet import SupernetConfig, build_supernet
 
     prof = get_profile("paper", {"C": cfg.C, "N": cfg.N, "epochs": cfg.epochs})
     spec = engine.RunSpec("rsps", "cifar10", 0, prof)
@@ -611,9 +611,9 @@ def run_session(out: Path, device: str = "auto", tiny: bool = False, budget: flo
 
 def _run_parts(rep: Report, cfg: SessionConfig, dev: torch.device, out: Path, tiny: bool, pack: Path | None,
                parts: tuple[str, ...]) -> None:
-    from supernetbench.harness.engine import set_seed
-    from supernetbench.harness.supernet import build_supernet
-    from supernetbench.harness.supernet import SupernetConfig
+    from supernetbench.oneshot.train import set_seed
+    from supernetbench.spaces.nb201.supernet import build_supernet
+    from supernetbench.spaces.nb201.supernet import SupernetConfig
 
     end = rep.t0 + cfg.budget - cfg.reserve
 

@@ -63,7 +63,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--images", type=int, default=25000)
     ap.add_argument("--bytes", type=int, default=4, help="bytes per activation (4 fp32, 2 bf16)")
     a = ap.parse_args(argv)
-    from supernetbench.harness.space import NB201Space
+    from supernetbench.spaces.nb201.space import NB201Space
 
     space = NB201Space()
     archs = space.all_archs()

@@ -13,7 +13,7 @@ from supernetbench.gate import (  # noqa: F401  (re-exported for the suites and 
     case_spec as _case_spec, case_values, data_root_for, evaluate_case, git_revision, read_reference,
     stale_fields, suite_threads, write_reference,
 )
-from supernetbench.harness.benchmark import DATASETS, load_ground_truth
+from supernetbench.spaces.nb201.benchmark import DATASETS, load_ground_truth
 from supernetbench.harness.device import torch_threads
 from supernetbench.harness.store import cache_dir
 from supernetbench.selectors import SELECTORS
@@ -48,8 +48,8 @@ def cases_without_reference(reference_dir: Path = REFERENCE_DIR) -> list[str]:
 def warm(algos: list[str], datasets: list[str], seeds: list[int]) -> None:
     """Train and score suite runs into the on-disk cache (what the suites and ``--update-references``
     then read): the expensive part of a case, without the selectors."""
-    from supernetbench.harness.engine import cached_search_data, train_supernet
-    from supernetbench.harness.scoring import ScoreConfig, cached_score_space
+    from supernetbench.oneshot.train import cached_search_data, train_supernet
+    from supernetbench.oneshot.scoring import ScoreConfig, cached_score_space
 
     gt = load_ground_truth()
     for ds in datasets:

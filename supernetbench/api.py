@@ -23,7 +23,7 @@ from .algorithms.base import (ALGORITHMS, MethodConfig, RunContext, SoftmaxArchM
                               cross_entropy_arch_step)
 from .harness.proxies import fixed_batch
 from .harness.registry import PluginError, PluginInfo
-from .harness.space import NB201Space
+from .spaces.nb201.space import NB201Space
 from .spaces.base import SPACES, SearchSpace, space_names
 from .selectors.base import (SELECTORS, IncompatiblePair, SamplingConfig, SamplingSelector, Selection,
                              SelectionContext, Selector, SelectorConfig, pick_best)

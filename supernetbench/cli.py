@@ -34,7 +34,7 @@ def _print(obj: Any, as_json: bool) -> None:
 
 def _spec(args):
     from .algorithms import ALGORITHMS
-    from .harness.engine import RunSpec
+    from .oneshot.train import RunSpec
     from .harness.profiles import Profile, get_profile, parse_overrides
 
     profile = get_profile(args.profile, parse_overrides(_sets(args), Profile))
@@ -73,7 +73,7 @@ def _sets(args) -> list[str] | None:
 
 # ---------------------------------------------------------------------------------------- commands
 def cmd_train(args) -> int:
-    from .harness.engine import train_supernet
+    from .oneshot.train import train_supernet
 
     run = train_supernet(_spec(args), runs_root=args.runs_root, device=args.device, progress=not args.json)
     last = run.log[-1] if run.log else {}
@@ -86,7 +86,7 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     """score + metrics + selection for a spec (trains first when needed)."""
-    from .harness.pipeline import evaluate
+    from .pipeline.evaluate import evaluate
     from .harness.store import atomic_save_npy
 
     _check_output(args.scores_out, "--scores-out")
@@ -143,12 +143,11 @@ def _adaptive_score(args) -> int:
     """``score --adaptive``: successive halving over images, metrics ranked by (round reached, score)."""
     import os
 
-    from .harness.adaptive import adaptive_score_space
-    from .harness.benchmark import ground_truth_record
+    from .oneshot.adaptive import adaptive_score_space
     from .harness.device import resolve_device
-    from .harness.engine import cached_search_data, train_supernet
-    from .harness.pipeline import stage1_metrics
-    from .harness.scoring import ScoreConfig, check_precision_dtype, make_scoring_data
+    from .oneshot.train import cached_search_data, train_supernet
+    from .pipeline.evaluate import stage1_metrics
+    from .oneshot.scoring import ScoreConfig, check_precision_dtype, make_scoring_data
     from .harness.store import atomic_save_npy
 
     if args.selectors:
@@ -170,7 +169,7 @@ def _adaptive_score(args) -> int:
         atomic_save_npy(args.scores_out, res.rank_key)
     m = stage1_metrics(gt.accuracy(spec.dataset, spec.profile.gt_split, "stage1"), res.rank_key, run.archprob)
     _print({"run": str(run.path), "adaptive_rounds": res.rounds, "cost_vs_full": res.cost,
-            "ground_truth": ground_truth_record(gt, spec.dataset, spec.profile.gt_split),
+            "ground_truth": gt.record(spec.dataset, spec.profile.gt_split),
             "a1 (levels 0-2, estimate)": m["a1"][:3], "a2 (levels 0-2, estimate)": m["a2"][:3],
             "random baseline": m["baseline"][:3], "Kendall / Spearman (estimate)": [m["kendall"], m["spearman"]],
             "exact": False,
@@ -182,8 +181,8 @@ def _adaptive_score(args) -> int:
 
 
 def cmd_metrics(args) -> int:
-    from .harness.benchmark import ground_truth_record, load_ground_truth
-    from .harness.pipeline import stage1_metrics
+    from .spaces.nb201.benchmark import load_ground_truth
+    from .pipeline.evaluate import stage1_metrics
 
     _check_output(args.plot, "--plot")
     gt = load_ground_truth(args.nb201)
@@ -195,7 +194,7 @@ def cmd_metrics(args) -> int:
                          f"sum {probs.sum():.9g})")
     out = stage1_metrics(acc, scores, probs)
     out["probs"] = args.probs or "uniform (no --probs given)"
-    out["ground_truth"] = ground_truth_record(gt, args.dataset, args.gt_split or "table")
+    out["ground_truth"] = gt.record(args.dataset, args.gt_split or "table")
     if args.plot:
         from .report import plot_curves
 
@@ -260,7 +259,7 @@ def cmd_model_info(args) -> int:
 
 
 def cmd_data_info(args) -> int:
-    from .harness.benchmark import DATASETS, SPLIT_COLUMNS, BenchmarkTableError, load_ground_truth
+    from .spaces.nb201.benchmark import DATASETS, SPLIT_COLUMNS, BenchmarkTableError, load_ground_truth
     from .harness.data import summarise_data_sources
 
     items = summarise_data_sources(args.data_root)
@@ -278,7 +277,7 @@ def cmd_data_info(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    from .harness.benchmark import DATASETS, convert_official, load_ground_truth
+    from .spaces.nb201.benchmark import DATASETS, convert_official, load_ground_truth
 
     _check_output(args.out, "--out")
     if not Path(args.source).exists():  # before the pickle question: there is no file to trust
@@ -336,7 +335,7 @@ def cmd_gate(args) -> int:
     if args.seeds and not args.update:
         raise ValueError("--seeds applies to --update only (the asserted value is always the first seed's)")
     if args.space != "nb201":
-        from .harness.space import SPACES
+        from .spaces import SPACES
 
         SPACES.get(args.space)
         raise ValueError(f"gate --space {args.space}: the smoke cases and their NB201 ground truth exist for "
@@ -361,7 +360,7 @@ def cmd_report(args) -> int:
     """Figures, tables and an index page from the artifacts of every (method, seed): ``--algos ...`` or
     ``--study FILE`` (one report per dataset, in ``OUT/<dataset>``; flags given replace its keys).
     The artifacts are looked up where ``supernetbench study`` puts them (``--store``, ``--runs-root``)."""
-    from .harness.baselines import resolve_pool
+    from .pipeline.baselines import resolve_pool
     from .harness.reliance import DEFAULT_PAIRING
     from .report import collect, read_study, write_report
     from .study import StudySpec
@@ -399,7 +398,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .harness.demo import run_demo
+    from .demo import run_demo
 
     summary = run_demo(Path(args.out), device=args.device, profile=args.profile, algos=args.algos)
     print(f"\nwrote {summary}")
@@ -435,8 +434,8 @@ def cmd_study(args) -> int:
 
 
 def add_study_command(sub) -> None:
-    from .harness.baselines import R_U_MEANINGS
-    from .harness.benchmark import DATASETS
+    from .pipeline.baselines import R_U_MEANINGS
+    from .harness.data import DATASETS
     from .study.spec import BACKEND_NAMES
 
     sp = sub.add_parser("study", help="methods x selectors x datasets x seeds as resumable tasks (local pool or Ray)",
@@ -504,8 +503,8 @@ def gt_split_arg(sp) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .harness.baselines import R_U_MEANINGS
-    from .harness.benchmark import DATASETS
+    from .pipeline.baselines import R_U_MEANINGS
+    from .harness.data import DATASETS
     from .harness.profiles import GT_SPLITS, PRECISIONS, SCORING_ENGINES
     from .harness.reliance import DEFAULT_PAIRING, PAIRINGS
 
@@ -668,7 +667,7 @@ def cmd_select(args) -> int:
     """``select --run RUN --selector NAME``: Stage 2 on a finished run; without ``--run``, as ``evaluate``."""
     from dataclasses import asdict
 
-    from .harness.pipeline import select_run
+    from .pipeline.evaluate import select_run
 
     if args.run is None:
         if args.algo is None:
@@ -685,13 +684,12 @@ def cmd_select(args) -> int:
     sels = select_run(args.run, args.selector, seed=args.selection_seed, distribution=args.distribution,
                       device=args.device, data_root=args.data_root, timings=timings)
     if args.json:
-        from .harness.benchmark import ground_truth_record, load_ground_truth
-        from .harness.engine import SearchRun
+        from .oneshot.train import SearchRun
 
         run = SearchRun.load(Path(args.run))
         _print({"run": args.run, "distribution": args.distribution, "seconds": timings,
                 "selections": {k: asdict(v) for k, v in sels.items()},
-                "ground_truth": ground_truth_record(load_ground_truth(), run.dataset, run.profile.gt_split)}, True)
+                "ground_truth": run.space.benchmark(run.dataset).record(run.dataset, run.profile.gt_split)}, True)
         return 0
     for k, v in sels.items():
         acc = f" -> NB201 test acc {v.test_acc:.2f}%" if v.test_acc is not None else " (the space has no table)"
@@ -700,7 +698,7 @@ def cmd_select(args) -> int:
 
 
 def cmd_proxy(args) -> int:
-    from .harness.pipeline import load_run, proxy_scores, stage1_metrics
+    from .pipeline.evaluate import load_run, proxy_scores, stage1_metrics
     from .harness.store import atomic_save_npy
 
     _check_output(args.out, "--out")  # before any work: a missing directory is an error, never created
@@ -720,12 +718,11 @@ def cmd_proxy(args) -> int:
         info["indices_out"] = str(Path(args.out).with_suffix(".indices.npy"))
         info["indices"] = idx.tolist()
     elif np.isfinite(scores).all():  # the proxy's ranking of the whole space against the benchmark
-        from .harness.benchmark import ground_truth_record
 
         run_ = load_run(args.run)
         gt = run_.space.benchmark()  # --candidates all: the space has a table
         split = run_.profile.gt_split
-        info["ground_truth"] = ground_truth_record(gt, info["dataset"], split)
+        info["ground_truth"] = gt.record(info["dataset"], split)
         m = stage1_metrics(gt.accuracy(info["dataset"], split, "stage1"), scores, np.full(len(scores), 1.0 / len(scores)))
         info.update(kendall=m["kendall"], spearman=m["spearman"], a1_top3=m["a1"][:3],
                     precision_top5pct=m["precision_top5pct"])
@@ -734,11 +731,10 @@ def cmd_proxy(args) -> int:
 
 
 def cmd_reliance(args) -> int:
-    from .harness.baselines import (R_U_MEANINGS, combined_table, describe_combined, evaluate_baselines,
+    from .pipeline.baselines import (R_U_MEANINGS, combined_table, describe_combined, evaluate_baselines,
                                     reliance_selectors, resolve_pool)
-    from .harness.benchmark import ground_truth_record
-    from .harness.engine import RunSpec
-    from .harness.pipeline import evaluate
+    from .oneshot.train import RunSpec
+    from .pipeline.evaluate import evaluate
     from .harness.profiles import Profile, get_profile, parse_overrides
     from .harness.reliance import stage1_inputs
     from .report import markdown_table
@@ -752,7 +748,7 @@ def cmd_reliance(args) -> int:
     res = evaluate_baselines(args.dataset, args.seeds, profile, selectors, r_u=args.r_u, device=args.device,
                              runs_root=args.runs_root, data_root=args.data_root, gt=gt, progress=not args.json)
     out = res.summary()
-    out["ground_truth"] = ground_truth_record(gt, args.dataset, profile.gt_split)
+    out["ground_truth"] = gt.record(args.dataset, profile.gt_split)
     if algos:
         stage1, observed = {}, {}
         for algo in algos:
@@ -780,8 +776,8 @@ def cmd_reliance(args) -> int:
 
 def add_stage2_commands(sub) -> None:
     """``select --run`` options, ``proxy`` and ``reliance``."""
-    from .harness.benchmark import DATASETS
-    from .harness.baselines import R_U_MEANINGS
+    from .harness.data import DATASETS
+    from .pipeline.baselines import R_U_MEANINGS
     from .harness.reliance import DEFAULT_PAIRING, PAIRINGS
     from .selectors import DISTRIBUTIONS
 
@@ -831,7 +827,7 @@ def add_stage2_commands(sub) -> None:
 
 def cmd_trajectory(args) -> int:
     """``trajectory --run RUN``: ranking quality of every kept checkpoint (profile field checkpoint_every)."""
-    from .harness.trajectory import ranking_trajectory
+    from .pipeline.trajectory import ranking_trajectory
 
     if args.plot:
         _check_output(args.plot, "--plot")
@@ -883,7 +879,7 @@ _WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.
 
 def _describe(e: BaseException) -> tuple[int, str]:
     """(exit status, one-line message) for an exception that ended a command (see ``EPILOG``)."""
-    from .harness.benchmark import BenchmarkTableError
+    from .spaces.nb201.benchmark import BenchmarkTableError
     from .harness.data import DataIntegrityError, DataNotFoundError
 
     if isinstance(e, DataNotFoundError):  # the list of searched paths is the point: kept on its lines

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .harness.engine import CODE_VERSION, RunSpec
+from .oneshot.train import CODE_VERSION, RunSpec
 from .harness.locks import claim
 from .harness.profiles import get_profile
 from .harness.store import atomic_write_json, cache_dir
@@ -70,14 +70,14 @@ def case_spec(algo: str, dataset: str, seed: int) -> RunSpec:
 def evaluate_case(algo: str, dataset: str, seed: int, selectors: Sequence[str] | None = None):
     """Train (or reuse) the case's smoke run, score all archs, run ``selectors`` (default: every
     built-in selector; incompatible ones are skipped), in the store's ``runs`` directory."""
-    from .harness.benchmark import load_ground_truth
     from .harness.device import torch_threads
-    from .harness.pipeline import evaluate
+    from .pipeline.evaluate import evaluate
+    from .spaces import get_space
     from .selectors import SELECTORS
 
     with torch_threads(suite_threads()):
         return evaluate(case_spec(algo, dataset, seed), list(selectors or SELECTORS.builtin_names()), device="cpu",
-                        runs_root=cache_dir() / "runs", progress=False, gt=load_ground_truth(),
+                        runs_root=cache_dir() / "runs", progress=False, gt=get_space().benchmark(dataset),
                         workers=1)  # xdist parallelises the cases
 
 
@@ -215,7 +215,7 @@ def run_gate(algo: str, selectors: Sequence[str] | None, datasets: Sequence[str]
     (``update``: write them from ``seeds``, the first asserted, the others information)."""
     import sys
 
-    from .harness.benchmark import DATASETS
+    from .harness.data import DATASETS
     from .plugins import plugin_records
 
     bad = [d for d in datasets if d not in DATASETS]

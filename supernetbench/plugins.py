@@ -17,7 +17,7 @@ from .harness.registry import PluginError, PluginInfo, Registry, import_object
 
 def _registries() -> list[tuple[type, Registry]]:
     from .algorithms import ALGORITHMS, Stage1Method
-    from .harness.space import SPACES, SearchSpace
+    from .spaces import SPACES, SearchSpace
     from .selectors import SELECTORS, Selector
 
     return [(Stage1Method, ALGORITHMS), (Selector, SELECTORS), (SearchSpace, SPACES)]

@@ -54,7 +54,7 @@ def pytest_collect_file(file_path: Path, parent):
 def split_case(case: str) -> tuple[str, str, str]:
     """(algo, selector, dataset) of a case id; method and selector names may contain '-'."""
     from .algorithms import ALGORITHMS
-    from .harness.benchmark import DATASETS
+    from .harness.data import DATASETS
     from .selectors import SELECTORS
 
     for ds in DATASETS:

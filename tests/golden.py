@@ -24,11 +24,11 @@ import numpy as np
 import torch
 
 from supernetbench.algorithms import ALGORITHMS, RunContext
-from supernetbench.harness.engine import train_step
-from supernetbench.harness.supernet import build_supernet
+from supernetbench.oneshot.train import train_step
+from supernetbench.spaces.nb201.supernet import build_supernet
 from supernetbench.harness.profiles import get_profile
-from supernetbench.harness.space import NB201Space
-from supernetbench.harness.supernet import SupernetConfig
+from supernetbench.spaces.nb201.space import NB201Space
+from supernetbench.spaces.nb201.supernet import SupernetConfig
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 COMMAND = "pytest tests/test_golden.py --update-golden"
@@ -94,7 +94,7 @@ TINY_RUN = {"C": 2, "epochs": 1, "train_size": 64, "valid_size": 64, "score_imag
 
 def tiny_run(algo: str, runs_root: Path):
     """A finished (content-addressed, reused) tiny smoke run of ``algo``."""
-    from supernetbench.harness.engine import RunSpec, train_supernet
+    from supernetbench.oneshot.train import RunSpec, train_supernet
 
     spec = RunSpec(algo, "cifar10", 0, get_profile("smoke", TINY_RUN))
     return train_supernet(spec, runs_root=runs_root, device="cpu", progress=False)
@@ -102,7 +102,7 @@ def tiny_run(algo: str, runs_root: Path):
 
 def selector_output(name: str, algo: str, gt, runs_root: Path) -> dict[str, Any]:
     """``name`` on the tiny run of ``algo`` (Stage 2 alone: candidates scored on demand)."""
-    from supernetbench.harness.pipeline import run_selectors, selection_context
+    from supernetbench.pipeline.evaluate import run_selectors, selection_context
     from supernetbench.selectors import IncompatiblePair
 
     case = f"selector:{name}@{algo}"

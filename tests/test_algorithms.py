@@ -23,8 +23,8 @@ from supernetbench.algorithms.drnas import dirichlet_kl_to_uniform
 from supernetbench.algorithms.snas import gumbel_noise
 from supernetbench.algorithms.unrolled import unrolled_arch_step, unrolled_hypergradient
 from supernetbench.harness.registry import UnknownNameError
-from supernetbench.harness.space import NB201Space
-from supernetbench.harness.supernet import NB201Supernet, SearchCell, SupernetConfig
+from supernetbench.spaces.nb201.space import NB201Space
+from supernetbench.spaces.nb201.supernet import NB201Supernet, SearchCell, SupernetConfig
 
 SPACE = NB201Space()
 N_ARCHS = 15_625

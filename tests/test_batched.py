@@ -13,10 +13,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from supernetbench.harness.batched import BatchedScorer, bf16_supported, check_precision
-from supernetbench.harness.supernet import build_supernet
-from supernetbench.harness.scoring import ScoreConfig, ScoringData, _prepared, score_archs, score_space
-from supernetbench.harness.supernet import SupernetConfig
+from supernetbench.harness.precision import bf16_supported, check_precision
+from supernetbench.spaces.nb201.batched import BatchedScorer
+from supernetbench.spaces.nb201.supernet import build_supernet
+from supernetbench.oneshot.scoring import ScoreConfig, ScoringData, _prepared, score_archs, score_space
+from supernetbench.spaces.nb201.supernet import SupernetConfig
 
 EDGE_CASES = np.array([
     [0, 0, 0, 0, 0, 0],  # all none: zero output
@@ -64,7 +65,7 @@ def test_batched_counts_equal_per_arch_path(seed, mode, n_cells, chunk, share_re
 def test_shared_relu_gives_the_per_op_logits_bit_for_bit(mode):
     """One ReLU per node, gathered afterwards, = ReLU per (edge, op) on the gathered rows: the same
     bits, not only the same counts (relu and index_select commute exactly)."""
-    from supernetbench.harness.batched import _BNState, _stem, batched_logits
+    from supernetbench.spaces.nb201.batched import _BNState, _stem, batched_logits
 
     net, sd, cfg, archs = _setup(7, mode, 2)
     net = _prepared(net, cfg)
@@ -118,7 +119,7 @@ def test_bf16_runs_where_supported():
 def test_adaptive_survivors_get_the_exact_full_scores():
     """Successive halving: the last round's survivors carry exactly the full evaluation's scores, rank
     above every eliminated class, and the work is below the full evaluation's; R = 0 is the full one."""
-    from supernetbench.harness.adaptive import adaptive_score_space
+    from supernetbench.oneshot.adaptive import adaptive_score_space
 
     net, sd, cfg, _ = _setup(4, "batch", 1, images=16, batch=8)
     archs = np.random.default_rng(0).integers(0, 5, (120, 6))

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from supernetbench.harness import benchmark as B
-from supernetbench.harness.benchmark import BenchmarkTableError, load_ground_truth
-from supernetbench.harness.space import NB201Space
+from supernetbench.spaces.nb201 import benchmark as B
+from supernetbench.spaces.nb201.benchmark import BenchmarkTableError, load_ground_truth
+from supernetbench.spaces.nb201.space import NB201Space
 
 SPACE = NB201Space()
 BEST_C10_README = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"

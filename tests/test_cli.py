@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from supernetbench.cli import main
-from supernetbench.harness.benchmark import BenchmarkTableError, load_ground_truth
+from supernetbench.spaces.nb201.benchmark import BenchmarkTableError, load_ground_truth
 
 
 

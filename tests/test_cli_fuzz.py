@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from supernetbench.algorithms import ALGORITHMS
-from supernetbench.harness import engine
+from supernetbench.oneshot import train as engine
 from supernetbench.harness.profiles import Profile
-from supernetbench.harness.space import NB201Space
+from supernetbench.spaces.nb201.space import NB201Space
 
 try:
     from tests.helpers import error_line, run_cli

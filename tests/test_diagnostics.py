@@ -1,4 +1,4 @@
-"""Bias diagnostics and top-k-aware correlations (``harness/diagnostics.py``, ``harness/complexity.py``):
+"""Bias diagnostics and top-k-aware correlations (``harness/diagnostics.py``, ``spaces/nb201/complexity.py``):
 property tests (hypothesis), direct scipy computations, brute force over tie orders, and the
 vectorised parameter / FLOP counts against the slow per-arch ``model_info`` path."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from supernetbench.harness import complexity as CX
+from supernetbench.spaces.nb201 import complexity as CX
 from supernetbench.harness import diagnostics as D
 from supernetbench.harness import metrics as M
 
@@ -182,8 +182,8 @@ def test_bias_diagnostics_and_size_sentence():
 
 # -------------------------------------------------------------------- complexity of all archs
 def _check_against_model_info(dataset, C, N, n_random):
-    from supernetbench.harness.network import model_info
-    from supernetbench.harness.space import NB201Space
+    from supernetbench.spaces.nb201.network import model_info
+    from supernetbench.spaces.nb201.space import NB201Space
 
     space = NB201Space()
     archs = space.all_archs()
@@ -207,21 +207,21 @@ def test_vectorised_params_flops_match_model_info_benchmark_networks():
 
 
 def test_published_param_count():
-    """The docstring of harness/network.py: this arch has 802,426 parameters in NB201's files."""
-    from supernetbench.harness.space import NB201Space
+    """The docstring of spaces/nb201/network.py: this arch has 802,426 parameters in NB201's files."""
+    from supernetbench.spaces.nb201.space import NB201Space
 
     arch = NB201Space().parse("|skip_connect~0|+|none~0|nor_conv_3x3~1|+|avg_pool_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")
     assert CX.arch_complexity(np.array([arch]))["params"][0] == 802426
 
 
 def NB201Space_all():
-    from supernetbench.harness.space import NB201Space
+    from supernetbench.spaces.nb201.space import NB201Space
 
     return NB201Space().all_archs()
 
 
 def test_size_strata_are_parameter_count_classes():
-    from supernetbench.harness.space import NB201Space
+    from supernetbench.spaces.nb201.space import NB201Space
 
     archs = NB201Space().all_archs()
     params = CX.arch_complexity(archs)["params"]

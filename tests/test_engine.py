@@ -14,13 +14,13 @@ import pytest
 import torch
 
 from supernetbench.algorithms import ALGORITHMS
-from supernetbench.harness.benchmark import BenchmarkTableError, load_ground_truth
-from supernetbench.harness.engine import (
+from supernetbench.spaces.nb201.benchmark import BenchmarkTableError, load_ground_truth
+from supernetbench.oneshot.train import (
     CHECKPOINT_KEYS, RunSpec, SearchRun, cached_search_data, train_supernet,
 )
 from supernetbench.harness.profiles import get_profile
 from supernetbench.harness.store import CorruptFileError
-from supernetbench.harness.supernet import SupernetConfig, build_supernet
+from supernetbench.spaces.nb201.supernet import SupernetConfig, build_supernet
 
 try:
     from tests.helpers import CodePayload

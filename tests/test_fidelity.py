@@ -14,17 +14,17 @@ import pytest
 import torch
 
 from supernetbench.cli import main
-from supernetbench.harness import benchmark as B
-from supernetbench.harness.artifacts import stage2_fields
+from supernetbench.spaces.nb201 import benchmark as B
+from supernetbench.pipeline.artifacts import stage2_fields
 from supernetbench.harness.data import SearchData
-from supernetbench.harness.engine import RunSpec
-from supernetbench.harness.supernet import build_supernet
-from supernetbench.harness.network import from_supernet
+from supernetbench.oneshot.train import RunSpec
+from supernetbench.spaces.nb201.supernet import build_supernet
+from supernetbench.spaces.nb201.network import from_supernet
 from supernetbench.harness.profiles import (HIDDEN_DEFAULTS, LATER_FIELDS, PROFILES, STAGE1_FIELDS, get_profile,
                                             profile_from_dict)
 from supernetbench.harness.proxies import candidate_batches, jacob_cov_from_jacobian, jacob_cov_scores, jacob_cov_scores_p5
 from supernetbench.harness.store import content_hash
-from supernetbench.harness.supernet import SupernetConfig
+from supernetbench.spaces.nb201.supernet import SupernetConfig
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "suites"))
 from casegrid import REFERENCE_DIR, case_profile, stale_fields  # noqa: E402
@@ -184,7 +184,7 @@ def test_requested_stage2_fields_win_over_a_reused_runs_stored_ones(gt):
     requested ones (e.g. ``--set jacob_bn=first-train``), not those stored in the run's config."""
     from types import SimpleNamespace
 
-    from supernetbench.harness.pipeline import selection_context
+    from supernetbench.pipeline.evaluate import selection_context
 
     smoke = get_profile("smoke")
     run = SimpleNamespace(config={"profile": smoke.to_dict()}, seed=0, dataset="cifar10")

@@ -69,7 +69,7 @@ def _valid_argmin(mp):
 
 
 def _prune_second_best(mp):
-    from supernetbench.harness.space import NB201Space
+    from supernetbench.spaces.nb201.space import NB201Space
 
     def second_best(self, probs):
         return tuple(int(np.argsort(row)[-2]) for row in probs["cell"])

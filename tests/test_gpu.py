@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from supernetbench.harness.scoring import ScoreConfig, ScoringData, score_archs, score_space
-from supernetbench.harness.space import NB201Space
-from supernetbench.harness.supernet import NB201Supernet, SupernetConfig
+from supernetbench.oneshot.scoring import ScoreConfig, ScoringData, score_archs, score_space
+from supernetbench.spaces.nb201.space import NB201Space
+from supernetbench.spaces.nb201.supernet import NB201Supernet, SupernetConfig
 
 pytestmark = pytest.mark.gpu
 
@@ -43,8 +43,9 @@ def test_mixture_forward_backward_on_cuda():
 def test_batched_engine_on_cuda_matches_the_per_arch_path():
     """The GPU strategy: exact mode (TF32 off) gives the per-arch CUDA path's counts up to float
     reassociation (one image), and bf16 runs where the GPU has it."""
-    from supernetbench.harness.batched import BatchedScorer, bf16_supported
-    from supernetbench.harness.scoring import _prepared
+    from supernetbench.harness.precision import bf16_supported
+    from supernetbench.spaces.nb201.batched import BatchedScorer
+    from supernetbench.oneshot.scoring import _prepared
 
     archs = NB201Space().all_archs()[::131]
     cfg = ScoreConfig(images=64, batch_size=64)

@@ -31,7 +31,7 @@ def device_data(tmp_path_factory):
 def test_device_pack_holds_the_protocol_split_rows(device_data):
     """First rows of each half, the pack's own pixels: lossless where kept (the first scoring images),
     the JPEG decode elsewhere; the ground-truth table copied unchanged (its sha256 is checked on load)."""
-    from supernetbench.harness.benchmark import FILENAME, load_ground_truth
+    from supernetbench.spaces.nb201.benchmark import FILENAME, load_ground_truth
 
     real, dest, pack = device_data
     data = G.load_data(pack, 100)

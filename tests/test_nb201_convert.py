@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from supernetbench.cli import main
-from supernetbench.harness import benchmark as B
+from supernetbench.spaces.nb201 import benchmark as B
 
 ARCHS = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
          "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",

@@ -29,7 +29,7 @@ import pytest
 import torch
 from torch import nn
 
-from supernetbench.harness.network import (
+from supernetbench.spaces.nb201.network import (
     InferCell,
     NB201Network,
     count_flops,
@@ -39,8 +39,8 @@ from supernetbench.harness.network import (
     params_mb,
     resolve_dataset,
 )
-from supernetbench.harness.space import ArchStringError, NB201Space
-from supernetbench.harness.supernet import NB201Supernet, SupernetConfig
+from supernetbench.spaces.nb201.space import ArchStringError, NB201Space
+from supernetbench.spaces.nb201.supernet import NB201Supernet, SupernetConfig
 
 SPACE = NB201Space()
 NONE, SKIP, C1, C3, POOL = range(5)

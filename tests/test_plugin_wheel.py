@@ -50,7 +50,7 @@ def user(tmp_path_factory, gt):
     assert res.returncode == 0, res.stderr[-2000:]
     work = tmp / "work"
     work.mkdir()
-    from supernetbench.harness.benchmark import ENV_VAR, default_table_path
+    from supernetbench.spaces.nb201.benchmark import ENV_VAR, default_table_path
 
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SUPERNETBENCH_DISABLE_PLUGINS")}
     env.update(SUPERNETBENCH_CACHE=str(tmp / "cache"), SUPERNETBENCH_DATA=str(REPO.parent / "shared" / "data"),

@@ -29,7 +29,7 @@ GRAD_NORM = "sbn_fairdarts.grad_norm:GradNorm"
 def isolated(monkeypatch):
     """Registries and the --plugin list restored after the test; the example importable."""
     from supernetbench import plugins
-    from supernetbench.harness.space import SPACES
+    from supernetbench.spaces.nb201.space import SPACES
 
     monkeypatch.syspath_prepend(str(EXAMPLE_SRC))
     saved = [(r, {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
@@ -153,7 +153,7 @@ def test_code_identity_follows_the_source(tmp_path, monkeypatch):
     """An edited method (here: a constant beside it) gets another identity, so another run key."""
     import importlib
 
-    from supernetbench.harness.engine import RunSpec
+    from supernetbench.oneshot.train import RunSpec
 
     mod = tmp_path / "sbn_tmp_method.py"
     src = "from supernetbench.api import get_method\nW = {}\nclass M(get_method('darts')):\n    pass\n"
@@ -175,7 +175,7 @@ def test_code_identity_follows_the_source(tmp_path, monkeypatch):
 
 
 def test_selection_key_follows_the_selector_code(tmp_path, monkeypatch):
-    from supernetbench.harness.artifacts import selection_path
+    from supernetbench.pipeline.artifacts import selection_path
     from supernetbench.harness.profiles import get_profile
 
     p = selection_path(tmp_path / "run", "valid", get_profile("smoke"), 0)
@@ -197,7 +197,7 @@ def test_mixture_hook_softmax_by_default_sigmoid_for_fairdarts(isolated):
 def test_fairdarts_zero_one_loss_and_distribution(isolated):
     """Eq. 5 of Chu et al. (2020): w01 * -mean((sigmoid(alpha) - 0.5)^2), w01 = 10; edge_probs normalised."""
     from supernetbench.algorithms import RunContext
-    from supernetbench.harness.space import NB201Space
+    from supernetbench.spaces.nb201.space import NB201Space
     from supernetbench.plugins import load_plugin
 
     load_plugin(FAIRDARTS)
@@ -225,7 +225,7 @@ def test_plugin_method_trains_through_the_cli(isolated, tmp_path, torch_single_t
 
 
 def test_default_runs_root_is_the_store(monkeypatch, tmp_path):
-    from supernetbench.harness.engine import default_runs_root
+    from supernetbench.oneshot.train import default_runs_root
 
     monkeypatch.delenv("SUPERNETBENCH_RUNS", raising=False)
     monkeypatch.setenv("SUPERNETBENCH_CACHE", str(tmp_path))

@@ -92,7 +92,7 @@ def test_bf16_on_float64_is_refused_by_the_scoring_api_too():
     import numpy as np
     import torch
 
-    from supernetbench.harness.scoring import ScoreConfig, ScoringData, score_space
+    from supernetbench.oneshot.scoring import ScoreConfig, ScoringData, score_space
 
     net = torch.nn.Linear(2, 2).double()
     sd = ScoringData(torch.zeros(1, 2, dtype=torch.float64), torch.zeros(1, dtype=torch.long), (), "x")
@@ -142,8 +142,8 @@ def test_suggested_command_names_the_store_and_quotes_paths(tmp_path, monkeypatc
 def test_study_command_quotes_runs_root_data_root_and_overrides(tmp_path):
     import shlex
 
-    from supernetbench.harness.artifacts import study_command
-    from supernetbench.harness.engine import RunSpec
+    from supernetbench.pipeline.artifacts import study_command
+    from supernetbench.oneshot.train import RunSpec
     from supernetbench.harness.profiles import get_profile
 
     spec = RunSpec("darts", "cifar10", 0, get_profile("smoke", {"epochs": 2}), (), str(tmp_path / "data $HOME"))
@@ -317,10 +317,10 @@ def finished(tmp_path_factory, gt):
     cache: all 9,445 classes would cost ~30 s here and these tests are about the stored records."""
     import numpy as np
 
-    from supernetbench.harness.engine import RunSpec, cached_search_data, train_supernet
-    from supernetbench.harness.pipeline import evaluate
+    from supernetbench.oneshot.train import RunSpec, cached_search_data, train_supernet
+    from supernetbench.pipeline.evaluate import evaluate
     from supernetbench.harness.profiles import get_profile
-    from supernetbench.harness.scoring import ScoreConfig, make_scoring_data, score_cache_path
+    from supernetbench.oneshot.scoring import ScoreConfig, make_scoring_data, score_cache_path
     from supernetbench.harness.store import save_cached_arrays
 
     root = tmp_path_factory.mktemp("finished")
@@ -367,7 +367,7 @@ def _record(run_dir: Path, selector: str) -> Path:
 def test_stored_selections_carry_a_checksum_and_are_reused(store):
     import json
 
-    from supernetbench.harness.artifacts import record_sha256
+    from supernetbench.pipeline.artifacts import record_sha256
 
     root, run_dir, _, ev = store
     rec = json.loads(_record(run_dir, "prune").read_text())
@@ -380,7 +380,7 @@ def test_stored_selections_carry_a_checksum_and_are_reused(store):
 def _tamper(path: Path, change, keep_checksum: bool = True) -> None:
     import json
 
-    from supernetbench.harness.artifacts import record_sha256
+    from supernetbench.pipeline.artifacts import record_sha256
 
     rec = json.loads(path.read_text())
     change(rec["selection"])
@@ -577,10 +577,10 @@ def test_adaptive_survivors_are_exact_and_the_rest_is_labelled_an_estimate(torch
     import torch
 
     from supernetbench.cli import build_parser
-    from supernetbench.harness.adaptive import adaptive_score_space
-    from supernetbench.harness.supernet import build_supernet
-    from supernetbench.harness.scoring import ScoreConfig, ScoringData, score_space
-    from supernetbench.harness.supernet import SupernetConfig
+    from supernetbench.oneshot.adaptive import adaptive_score_space
+    from supernetbench.spaces.nb201.supernet import build_supernet
+    from supernetbench.oneshot.scoring import ScoreConfig, ScoringData, score_space
+    from supernetbench.spaces.nb201.supernet import SupernetConfig
 
     torch.manual_seed(0)
     net = build_supernet(SupernetConfig(C=2, N=1, num_classes=10), torch.float64)

@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from supernetbench.harness.engine import RunSpec
+from supernetbench.oneshot.train import RunSpec
 from supernetbench.harness.profiles import (
     LATER_FIELDS, PROFILES, STAGE1_FIELDS, Profile, get_profile, profile_from_dict,
 )

@@ -74,15 +74,8 @@ def test_plot_curves_rejects_mismatched_levels(tmp_path: Path) -> None:
     assert not (tmp_path / "x.png").exists()
 
 
-def test_old_import_paths_still_work() -> None:
-    from supernetbench.harness.report import format_mean_std, markdown_table, plot_curves
-
-    assert plot_curves is figures.plot_curves and markdown_table is T.markdown_table
-    assert format_mean_std is T.format_mean_std
-
-
 def test_import_does_not_load_heavy_modules() -> None:
-    code = ("import sys, supernetbench.report, supernetbench.harness.report; "
+    code = ("import sys, supernetbench.report; "
             "print([m for m in ('matplotlib', 'scipy', 'torch') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -220,8 +213,8 @@ def _fast_scores(run, gt, data, cfg, device="cpu", progress=True, workers=None, 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, gt):
     """2 methods x 2 seeds x (prune, valid) with the reliance baselines: real runs and selections."""
-    from supernetbench.harness import pipeline
-    from supernetbench.harness.engine import RunSpec, cached_search_data
+    from supernetbench.pipeline import evaluate as pipeline
+    from supernetbench.oneshot.train import RunSpec, cached_search_data
     from supernetbench.harness.profiles import get_profile
 
     profile = get_profile("smoke", TINY)
@@ -313,7 +306,7 @@ def test_report_bias_table_matches_direct_diagnostics(report) -> None:
     """The bias table's ρ(score, params) cell is scipy's Spearman of the scores with the parameter counts."""
     from scipy import stats
 
-    from supernetbench.harness.complexity import arch_complexity
+    from supernetbench.spaces.nb201.complexity import arch_complexity
 
     inputs, index, _ = report
     params = arch_complexity(inputs.archs, inputs.dataset)["params"]
@@ -440,7 +433,7 @@ def test_cli_report_needs_study_or_algos(tmp_path: Path) -> None:
 
 def test_cli_report_from_study(report, tmp_path: Path, monkeypatch) -> None:
     """``report --study`` reuses the runs of the fixture: one report per dataset, in OUT/<dataset>."""
-    from supernetbench.harness import pipeline
+    from supernetbench.pipeline import evaluate as pipeline
 
     _, _, root = report
     monkeypatch.setattr(pipeline, "cached_score_space", _fast_scores)

@@ -16,8 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from supernetbench.harness import engine, pipeline, scoring, store
-from supernetbench.harness.engine import RunSpec, cached_search_data
+from supernetbench.oneshot import train as engine, scoring
+from supernetbench.pipeline import evaluate as pipeline
+from supernetbench.harness import store
+from supernetbench.oneshot.train import RunSpec, cached_search_data
 from supernetbench.harness.profiles import get_profile
 
 try:

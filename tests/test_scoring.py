@@ -24,13 +24,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 import torch
 
-from supernetbench.harness import scoring
-from supernetbench.harness.ops import ReLUConvBN
+from supernetbench.oneshot import scoring
+from supernetbench.spaces.nb201.ops import ReLUConvBN
 from supernetbench.harness.profiles import BN_MODES
-from supernetbench.harness.scoring import ScoreConfig, ScoringData, make_scoring_data, score_archs, score_space
-from supernetbench.harness.space import NB201Space
+from supernetbench.oneshot.scoring import ScoreConfig, ScoringData, make_scoring_data, score_archs, score_space
+from supernetbench.spaces.nb201.space import NB201Space
+from supernetbench.spaces.nb201.prefix import PrefixScorer
 from supernetbench.harness.store import load_cached_arrays, save_cached_arrays
-from supernetbench.harness.supernet import NB201Supernet, SupernetConfig
+from supernetbench.spaces.nb201.supernet import NB201Supernet, SupernetConfig
 
 SPACE = NB201Space()
 ALL = SPACE.all_archs()  # base-5 code order: row 0 is the all-`none` arch
@@ -320,14 +321,14 @@ def count_calls(monkeypatch):
         calls.append(_tuple(arch))
         return real(net, arch, sd, cfg)
 
-    real_prefix = scoring.PrefixScorer.accuracy
+    real_prefix = PrefixScorer.accuracy
 
     def counting_prefix(self, arch):
         calls.append(_tuple(arch))
         return real_prefix(self, arch)
 
     monkeypatch.setattr(scoring, "_accuracy", counting)
-    monkeypatch.setattr(scoring.PrefixScorer, "accuracy", counting_prefix)
+    monkeypatch.setattr(PrefixScorer, "accuracy", counting_prefix)
     return calls
 
 

@@ -4,7 +4,7 @@ as ImageNet16-120, the cheapest image size).
 Oracles:
 
 * ``synflow``: the formula computed directly with autograd on the stand-alone network of the arch
-  (:func:`~supernetbench.harness.network.from_supernet`: a different module tree holding the same
+  (:func:`~supernetbench.spaces.nb201.network.from_supernet`: a different module tree holding the same
   weights), BN removed, |weights|, float64, all-ones input; invariance to weight sign flips.
 * ``jacob_cov``: the ``pruners`` formula in numpy (``np.corrcoef`` + ``np.linalg.eig``) on the
   stand-alone network's input Jacobian in train-mode BN.
@@ -27,14 +27,14 @@ import torch
 from torch import nn
 
 from supernetbench.harness.data import SearchData, normalize
-from supernetbench.harness.supernet import build_supernet
-from supernetbench.harness.network import from_supernet
-from supernetbench.harness.pipeline import run_selectors
+from supernetbench.spaces.nb201.supernet import build_supernet
+from supernetbench.spaces.nb201.network import from_supernet
+from supernetbench.pipeline.evaluate import run_selectors
 from supernetbench.harness.profiles import get_profile
 from supernetbench.harness.proxies import jacob_cov_scores, synflow_scores
-from supernetbench.harness.scoring import ScoreConfig, make_scoring_data, score_space
-from supernetbench.harness.space import NB201Space
-from supernetbench.harness.supernet import SupernetConfig
+from supernetbench.oneshot.scoring import ScoreConfig, make_scoring_data, score_space
+from supernetbench.spaces.nb201.space import NB201Space
+from supernetbench.spaces.nb201.supernet import SupernetConfig
 from supernetbench.selectors import SELECTORS, IncompatiblePair, SelectionContext, pick_best
 from supernetbench.selectors.perturb import projection_steps
 

@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from supernetbench.harness.space import ArchStringError, NB201Space
+from supernetbench.spaces.nb201.space import ArchStringError, NB201Space
 from supernetbench.spaces import get_space
 
 SPACE = NB201Space()

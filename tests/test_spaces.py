@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from supernetbench.harness.engine import RunSpec, run_dir_for, train_supernet
-from supernetbench.harness.pipeline import evaluate, select_run
+from supernetbench.oneshot.train import RunSpec, run_dir_for, train_supernet
+from supernetbench.pipeline.evaluate import evaluate, select_run
 from supernetbench.harness.profiles import get_profile
 from supernetbench.selectors import SELECTORS, IncompatiblePair
 from supernetbench.spaces import SPACES, MissingCapability, get_space, space_names
@@ -50,7 +50,7 @@ def test_capability_of_nb201():
 def test_nb201_run_keys_are_unchanged():
     """The space enters the run hash only when it is not nb201 (keys measured at 2414bdb, before
     issue 19 added the method's code identity to every key: the same hash with "code" left out)."""
-    from supernetbench.harness.engine import CODE_VERSION
+    from supernetbench.oneshot.train import CODE_VERSION
     from supernetbench.harness.store import content_hash
 
     def before_code_identity(spec):
@@ -112,7 +112,7 @@ def test_toy_space_skips_what_needs_a_table(toy, tmp_path):
 
 
 def test_toy_scoring_falls_back_to_the_generic_engine(toy):
-    from supernetbench.harness.scoring import resolve_engine
+    from supernetbench.oneshot.scoring import resolve_engine
 
     net = toy.build_supernet(get_profile("smoke", TOY_RUN), 10)
     assert resolve_engine("fast", net) == ("dedup", False)
@@ -122,8 +122,8 @@ def test_toy_scoring_falls_back_to_the_generic_engine(toy):
 
 def test_prefix_scorer_unrolls_the_nb201_cell_graph():
     """The hand-unrolled prefix scorer is tested against the ONE cell-graph description."""
-    from supernetbench.harness.scoring import PrefixScorer
-    from supernetbench.harness.space import NB201Space
+    from supernetbench.spaces.nb201.prefix import PrefixScorer
+    from supernetbench.spaces.nb201.space import NB201Space
 
     assert PrefixScorer.UNROLLED_EDGES == NB201Space.EDGES
     nb = NB201Space()

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from supernetbench.cli import main
-from supernetbench.harness.baselines import RelianceResult, combined_table
-from supernetbench.harness.engine import RunSpec, cached_search_data
+from supernetbench.pipeline.baselines import RelianceResult, combined_table
+from supernetbench.oneshot.train import RunSpec, cached_search_data
 from supernetbench.harness.profiles import get_profile
 
 TINY = ["C=2", "epochs=1", "train_size=64", "valid_size=64", "batch_size=32", "score_images=16",
@@ -175,7 +175,7 @@ def test_combined_table_by_hand():
 
 
 def test_combined_pool_excludes_the_baselines_and_pairings_differ():
-    from supernetbench.harness.baselines import default_pool, resolve_pool
+    from supernetbench.pipeline.baselines import default_pool, resolve_pool
     from supernetbench.harness.reliance import PAIRINGS
 
     assert default_pool(["darts", "rsps", "blank", "drnas", "untrained", "rsps-biased", "gdas", "snas", "darts-"]) == [

@@ -19,9 +19,9 @@ import pytest
 import torch
 
 from supernetbench.cli import main
-from supernetbench.harness.artifacts import MissingArtifacts, selection_path
-from supernetbench.harness.engine import RunSpec, SearchRun, run_dir_for, train_supernet
-from supernetbench.harness.pipeline import evaluate
+from supernetbench.pipeline.artifacts import MissingArtifacts, selection_path
+from supernetbench.oneshot.train import RunSpec, SearchRun, run_dir_for, train_supernet
+from supernetbench.pipeline.evaluate import evaluate
 from supernetbench.harness.profiles import get_profile
 from supernetbench.harness.store import load_weights
 from supernetbench.study import StudySpec, plan, run_study, status_table, study_status
@@ -178,7 +178,7 @@ def test_artifacts_only_never_decodes_the_data(local_study, monkeypatch):
     monkeypatch.setenv("SUPERNETBENCH_CACHE", spec.store)
     rs = spec.run_spec("darts", "cifar10", 0)
     score_task = next(t for t in plan(spec).tasks if t.kind == "score" and t.algo == "darts")
-    from supernetbench.harness.scoring import score_cache_path
+    from supernetbench.oneshot.scoring import score_cache_path
     from supernetbench.study import tasks as study_tasks
 
     sd, cfg = study_tasks._scoring_data(spec, "cifar10")  # the slow, obvious way: decode, hash the images

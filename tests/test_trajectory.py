@@ -11,7 +11,7 @@ import pytest
 
 from supernetbench.cli import main
 from supernetbench.harness import metrics as M
-from supernetbench.harness.engine import RunSpec, kept_checkpoints, run_dir_for, train_supernet
+from supernetbench.oneshot.train import RunSpec, kept_checkpoints, run_dir_for, train_supernet
 from supernetbench.harness.profiles import PROFILES, get_profile
 from supernetbench.harness.store import content_hash, load_weights
 
@@ -67,10 +67,10 @@ def tiny_run(tmp_path_factory):
 
 
 def test_kept_checkpoints_and_trajectory_match_per_arch_scoring(tiny_run):
-    from supernetbench.harness.benchmark import load_ground_truth
-    from supernetbench.harness.engine import cached_search_data
-    from supernetbench.harness.scoring import ScoreConfig, make_scoring_data, score_archs
-    from supernetbench.harness.trajectory import ranking_trajectory, trajectory_sample
+    from supernetbench.spaces.nb201.benchmark import load_ground_truth
+    from supernetbench.oneshot.train import cached_search_data
+    from supernetbench.oneshot.scoring import ScoreConfig, make_scoring_data, score_archs
+    from supernetbench.pipeline.trajectory import ranking_trajectory, trajectory_sample
 
     ck = kept_checkpoints(tiny_run.path)
     assert sorted(ck) == [0, 1, 2]

@@ -1,7 +1,7 @@
 """The Stage-1 interface: how a supernet-training method trains and what distribution it learns.
 
 A method owns its architecture parameters (if any) and its sampling RNG; the supernet owns the
-shared weights; :mod:`supernetbench.harness.engine` owns the loop (one loop for every method):
+shared weights; :mod:`supernetbench.oneshot.train` owns the loop (one loop for every method):
 
     for each step:  method.arch_step(net, valid_batch)      # architecture update, if any
                     logits = method.forward_train(net, x)   # how the weights see the space

@@ -25,6 +25,7 @@ import hashlib
 import importlib
 import inspect
 import os
+import re
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -233,12 +234,36 @@ def _set_name(obj: Any, name: str) -> None:
         pass
 
 
+#: modules of the harness that moved (issue 16's ``spaces/`` redesign): new dotted path (without the
+#: ``supernetbench.`` prefix) -> the path it had. :func:`code_identity` reads a module's source with
+#: the new paths written back as the old ones, so that a pure move of a module does not change the
+#: identity (and every artifact key) of the methods and selectors that import or mention it.
+MOVED_MODULES: dict[str, str] = {
+    "spaces.nb201.space": "harness.space", "spaces.nb201.ops": "harness.ops",
+    "spaces.nb201.supernet": "harness.supernet", "spaces.nb201.network": "harness.network",
+    "spaces.nb201.benchmark": "harness.benchmark", "spaces.nb201.batched": "harness.batched",
+    "spaces.nb201.complexity": "harness.complexity", "oneshot.train": "harness.engine",
+    "oneshot.scoring": "harness.scoring", "oneshot.adaptive": "harness.adaptive",
+    "pipeline.evaluate": "harness.pipeline", "pipeline.artifacts": "harness.artifacts",
+    "pipeline.baselines": "harness.baselines", "pipeline.trajectory": "harness.trajectory",
+}
+_MOVED = re.compile(r"(?<=\.)(" + "|".join(re.escape(k) for k in sorted(MOVED_MODULES, key=len, reverse=True))
+                    + r")\b")
+
+
+def canonical_source(src: str) -> str:
+    """``src`` with every moved module path (``supernetbench.oneshot.train``, ``..oneshot.train``)
+    written as the path it had before the move (:data:`MOVED_MODULES`)."""
+    return _MOVED.sub(lambda m: MOVED_MODULES[m.group(1)], src)
+
+
 @lru_cache(maxsize=None)
 def code_identity(cls: type) -> dict[str, Any]:
     """sha256 of the source files of the modules that define ``cls`` and its bases (its MRO, without
     ``object``, ``abc`` and other standard-library classes): what the method or selector runs,
     including the module-level constants and helpers beside it. A helper imported from a third module
-    is not covered (for the harness's own modules, ``CODE_VERSION`` is)."""
+    is not covered (for the harness's own modules, ``CODE_VERSION`` is). Moved module paths are read
+    as their old ones (:func:`canonical_source`): a move is not a change of code."""
     modules: list[str] = []
     for c in cls.__mro__:
         mod = sys.modules.get(c.__module__)
@@ -248,7 +273,7 @@ def code_identity(cls: type) -> dict[str, Any]:
     h = hashlib.sha256()
     for m in modules:
         try:
-            src = inspect.getsource(sys.modules[m]).encode()
+            src = canonical_source(inspect.getsource(sys.modules[m])).encode()
         except (OSError, TypeError):  # no source (a frozen or compiled-only module): its code object
             import marshal
 

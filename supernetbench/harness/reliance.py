@@ -31,7 +31,7 @@ r_b1 (|r_b1 - r_b2| + 1)`` per (Stage-1, Stage-2) pair. The paper leaves open, a
 
   ``stage2_inputs(keys=...)`` takes any other pair of statistics.
 * **Stage-1 pool**: the absolute ranks move when methods are added, so the pool matters; the
-  harness default (:func:`supernetbench.harness.baselines.default_pool`) is the Stage-1 methods that
+  harness default (:func:`supernetbench.pipeline.baselines.default_pool`) is the Stage-1 methods that
   learn alpha - the baselines (``rsps``, ``rsps-biased``, ``untrained``, ``blank``) are left out.
 * **Rank direction**: rank 1 = best Stage-1 metric and rank 1 = LARGEST reliance (the selector that
   relies most on a capability is matched with the method that provides it best), and a LOWER score

@@ -91,8 +91,8 @@ def combined_rows(inputs: ReportInputs, pool: Sequence[str] | None = None, pairi
                   ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The App. A.4 ranking of every S1 x S2 pair (Stage-1 methods of ``pool``, default those that
     learn alpha; reliance selectors), with the observed test error, and the ranking's description
-    (pool, excluded methods, pairing, Kendall tau) as :func:`~supernetbench.harness.baselines.combined_table`."""
-    from supernetbench.harness.baselines import combined_table
+    (pool, excluded methods, pairing, Kendall tau) as :func:`~supernetbench.pipeline.baselines.combined_table`."""
+    from supernetbench.pipeline.baselines import combined_table
     from supernetbench.harness.reliance import DEFAULT_PAIRING, stage1_inputs
 
     rel = inputs.reliance
@@ -111,7 +111,7 @@ def combined_rows(inputs: ReportInputs, pool: Sequence[str] | None = None, pairi
 
 
 def _combined_table(rows: list[dict[str, Any]], meta: dict[str, Any]) -> Table:
-    from supernetbench.harness.baselines import describe_combined
+    from supernetbench.pipeline.baselines import describe_combined
 
     cells = [(f"{r['stage1']} × {r['stage2']}", [float(r["score"]), r["r_alpha1"], r["r_alpha2"], r["r_beta1"],
                                                 r["r_beta2"], r["observed_error"]]) for r in rows]
@@ -217,7 +217,7 @@ def write_report(inputs: ReportInputs, out: str | Path, *, pdf: bool = False, po
                 f"{inputs.seeds[0]} of each method.")]
     if inputs.reliance is not None:
         rel_t = reliance_table(inputs.reliance)
-        from supernetbench.harness.baselines import describe_combined
+        from supernetbench.pipeline.baselines import describe_combined
 
         rows, combined = combined_rows(inputs, pool, pairing)
         prov["combined_score"] = combined_meta = {k: combined[k] for k in ("pool", "pool_rule", "excluded", "pairing",

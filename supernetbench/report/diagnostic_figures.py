@@ -70,7 +70,7 @@ def bias_series(points: Sequence[Mapping[str, Any]]) -> dict[str, tuple[list[flo
 
 
 def plot_trajectory(trajectories: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> list[Path]:
-    """One row per trajectory (:func:`~supernetbench.harness.trajectory.ranking_trajectory`): left,
+    """One row per trajectory (:func:`~supernetbench.pipeline.trajectory.ranking_trajectory`): left,
     ranking quality against the epoch (a1's random baseline dotted); right, the bias diagnostics,
     each with the truth's own value as a dashed line of the same colour."""
     if not trajectories:

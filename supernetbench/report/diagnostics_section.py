@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from supernetbench.harness import complexity as CX
+from supernetbench.spaces.nb201 import complexity as CX
 from supernetbench.harness import diagnostics as D
 from supernetbench.harness.metrics import mean_std
 
@@ -130,8 +130,8 @@ def diagnostics_section(inputs, figs: Path, ext: str) -> tuple[list, list[Table]
 
 
 def _trajectories(inputs) -> list[dict]:
-    from supernetbench.harness.engine import kept_checkpoints
-    from supernetbench.harness.trajectory import ranking_trajectory
+    from supernetbench.oneshot.train import kept_checkpoints
+    from supernetbench.pipeline.trajectory import ranking_trajectory
 
     out = []
     for evs in inputs.evaluations.values():

@@ -1,7 +1,7 @@
 """What a report is made from: per (method, seed) an ``Evaluation`` artifact, optionally the reliance
 baselines, and the provenance behind every number (data, profile, seeds, BN mode, device, code).
 
-:func:`collect` is the ONE place that calls :func:`supernetbench.harness.pipeline.evaluate`; with cached
+:func:`collect` is the ONE place that calls :func:`supernetbench.pipeline.evaluate.evaluate`; with cached
 runs, scores (and selections) that call recomputes nothing.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from supernetbench.harness.benchmark import DATASETS
+from supernetbench.harness.data import DATASETS
 from supernetbench.harness.profiles import Profile
 
 __all__ = ["ReportInputs", "collect", "data_flags", "git_revision", "provenance", "read_study"]
@@ -56,7 +56,7 @@ def collect(algos: Sequence[str], selectors: Sequence[str], dataset: str, seeds:
     baselines when ``reliance`` (for the selectors that need no architecture weights). ``store``: the
     artifact store the report reads (named in the suggested ``study`` command; None = the default)."""
     from supernetbench.algorithms import ALGORITHMS
-    from supernetbench.harness.engine import RunSpec
+    from supernetbench.oneshot.train import RunSpec
     from supernetbench.selectors import SELECTORS
 
     for what, items in (("--algos", algos), ("--selectors", selectors), ("--seeds", seeds)):
@@ -73,11 +73,11 @@ def collect(algos: Sequence[str], selectors: Sequence[str], dataset: str, seeds:
         raise ValueError(f"--reliance needs a selector that runs on the baselines (no arch weights); "
                          f"{list(selectors)} all need them: add e.g. valid")
     if reliance:
-        from supernetbench.harness.baselines import baseline_specs
+        from supernetbench.pipeline.baselines import baseline_specs
 
         baseline_specs(r_u)  # an unknown R_U meaning fails before any work
-    from supernetbench.harness.artifacts import MissingArtifacts
-    from supernetbench.harness.pipeline import evaluate
+    from supernetbench.pipeline.artifacts import MissingArtifacts
+    from supernetbench.pipeline.evaluate import evaluate
 
     t0 = time.perf_counter()
     from supernetbench.spaces import get_space
@@ -94,7 +94,7 @@ def collect(algos: Sequence[str], selectors: Sequence[str], dataset: str, seeds:
                 missing += e.missing
     rel = None
     if reliance:
-        from supernetbench.harness.baselines import evaluate_baselines
+        from supernetbench.pipeline.baselines import evaluate_baselines
 
         try:
             rel = evaluate_baselines(dataset, seeds, profile, rel_selectors, r_u=r_u, device=device,
@@ -106,19 +106,18 @@ def collect(algos: Sequence[str], selectors: Sequence[str], dataset: str, seeds:
         command = report_study_command(algos, selectors, dataset, seeds, profile, reliance, r_u, runs_root, data_root,
                                        store=store)
         raise MissingArtifacts(list(dict.fromkeys(missing)), command)
-    from supernetbench.harness.benchmark import ground_truth_record
-
+    
     return ReportInputs(dataset, list(seeds), profile, list(selectors), evs,
                         gt.accuracy(dataset, profile.gt_split, "stage1"), gt.archs, rel, str(gt.path),
-                        time.perf_counter() - t0, ground_truth=ground_truth_record(gt, dataset, profile.gt_split))
+                        time.perf_counter() - t0, ground_truth=gt.record(dataset, profile.gt_split))
 
 
 def report_study_command(algos: Sequence[str], selectors: Sequence[str], dataset: str, seeds: Sequence[int],
                          profile: Profile, reliance: bool, r_u: str, runs_root=None, data_root: str | None = None,
                          *, store: str | Path | None = None) -> str:
     """The one ``supernetbench study`` command that makes every artifact of the report."""
-    from supernetbench.harness.artifacts import study_command
-    from supernetbench.harness.engine import RunSpec
+    from supernetbench.pipeline.artifacts import study_command
+    from supernetbench.oneshot.train import RunSpec
 
     extra = (() if reliance else ("--no-reliance",)) + (() if r_u == "rsps-biased" else (f"--r-u {r_u}",))
     return study_command(RunSpec(algos[0], dataset, seeds[0], profile, (), data_root), list(selectors), runs_root,
@@ -154,7 +153,7 @@ def git_revision(path: Path | None = None) -> str:
 
 def provenance(inputs: ReportInputs) -> dict[str, Any]:
     """Where every number comes from, as plain JSON-able values."""
-    from supernetbench.harness.engine import CODE_VERSION
+    from supernetbench.oneshot.train import CODE_VERSION
 
     runs = [e for evs in inputs.evaluations.values() for e in evs]
     configs = [e.run.config for e in runs]
@@ -186,7 +185,7 @@ def provenance(inputs: ReportInputs) -> dict[str, Any]:
         "generated": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
     if inputs.reliance is not None:
-        from supernetbench.harness.baselines import R_U_MEANINGS
+        from supernetbench.pipeline.baselines import R_U_MEANINGS
 
         out["reliance"] = {"r_u": inputs.reliance.r_u, "r_u_meaning": R_U_MEANINGS[inputs.reliance.r_u],
                            "runs": inputs.reliance.runs}

@@ -57,7 +57,7 @@ class SelectionContext:
     """What a selector may use; expensive parts are loaded on first use and cached.
 
     Args:
-        run: the finished Stage-1 run (:class:`~supernetbench.harness.engine.SearchRun`).
+        run: the finished Stage-1 run (:class:`~supernetbench.oneshot.train.SearchRun`).
         gt: the space's tabular ground truth (candidate indices are its row indices), or None for a
             space without a table.
         full_scores: the run's full-space shared-weight validation accuracies (NB201 order) when
@@ -119,7 +119,7 @@ class SelectionContext:
     def search_data(self):
         if self.data is None:
             from ..harness.data import DataConfig
-            from ..harness.engine import cached_search_data
+            from ..oneshot.train import cached_search_data
 
             p = self.profile
             self.data = cached_search_data(DataConfig(self.run.dataset, self.data_root, p.split,
@@ -204,8 +204,8 @@ class SelectionContext:
 
     def valid_accuracy(self, idx: np.ndarray, images: int | None) -> np.ndarray:
         """Shared-weight accuracy (%) on the first ``images`` validation images (None = the whole
-        valid half), in the run's BN mode and augmentation setting (:mod:`~supernetbench.harness.scoring`)."""
-        from ..harness.scoring import ScoreConfig, make_scoring_data, score_archs
+        valid half), in the run's BN mode and augmentation setting (:mod:`~supernetbench.oneshot.scoring`)."""
+        from ..oneshot.scoring import ScoreConfig, make_scoring_data, score_archs
 
         p = self.profile
         n_valid = len(self.search_data().valid_y)

@@ -40,7 +40,7 @@ CAPABILITIES: dict[str, str] = {
 
 #: space name -> module that registers it on import (imported on first lookup, so that importing
 #: this module never imports a space, and a space module may import this one at module level)
-BUILTIN_SPACES: dict[str, str] = {"nb201": "supernetbench.harness.space"}
+BUILTIN_SPACES: dict[str, str] = {"nb201": "supernetbench.spaces.nb201.space"}
 
 
 class ArchStringError(ValueError):
@@ -176,6 +176,18 @@ class SearchSpace(abc.ABC):
         """True when the network's cell outputs are identically zero (default: never)."""
         return False
 
+    def complexity(self, archs: np.ndarray, dataset: str) -> dict[str, np.ndarray]:
+        """Per-arch size features for the bias diagnostics: ``features`` (name -> array, e.g.
+        params), ``strata`` (size class of each arch) and ``parameter_free`` (bool: dominated by
+        parameter-free ops); a space without them raises :class:`MissingCapability`."""
+        raise MissingCapability(f"search space {self.name!r} has no arch-complexity features (bias diagnostics)")
+
+    def scorer(self, engine: str, net, sd, cfg, precision: str = "exact"):
+        """The space's own full-space scoring strategy ``engine`` (one of :attr:`scoring_engines`) on a
+        prepared supernet: ``batched`` -> ``archs (n, L) -> accuracies``; ``prefix`` -> ``arch ->
+        accuracy``, or None where the BN mode cannot share work (the generic per-class loop runs)."""
+        raise NotImplementedError(f"search space {self.name!r} has no scoring engine {engine!r}")
+
     def network(self, arch, num_classes: int, **kwargs):
         """The stand-alone network of ``arch`` (trained from scratch by the ground truth)."""
         raise NotImplementedError(f"search space {self.name!r} has no stand-alone network")
@@ -209,6 +221,8 @@ class TabularBenchmark(Protocol):
     strings: tuple[str, ...]
 
     def test_acc(self, dataset: str) -> np.ndarray: ...
+
+    def record(self, dataset: str, gt_split: str = "table") -> dict[str, Any]: ...
 
     def index_of(self, arch) -> int: ...
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..harness.engine import CODE_VERSION, RunSpec
+from ..oneshot.train import CODE_VERSION, RunSpec
 from ..harness.profiles import Profile, get_profile, parse_overrides
 from ..harness.store import cache_dir, content_hash
 
@@ -46,7 +46,7 @@ class StudySpec:
     workers: int | None = None  # concurrent tasks; default: cores (CPU) or GPUs
     address: str | None = None  # ray: "auto" = an existing cluster; None = a local instance
     retries: int = 2  # times a task whose worker died is run again
-    r_u: str = "rsps-biased"  # which supernet R_U is (P9; see harness/baselines.py)
+    r_u: str = "rsps-biased"  # which supernet R_U is (P9; see pipeline/baselines.py)
     reliance: bool = True  # also train the baseline supernets and compute the reliance statistics
     pool: tuple[str, ...] | None = None  # report: Stage-1 methods of the combined score (None: those learning alpha)
     pairing: str = "capability"  # report: Stage-2 rank pairing of the combined score (harness/reliance.py PAIRINGS)
@@ -58,8 +58,8 @@ class StudySpec:
 
         load_plugins(self.plugins)  # before the names are checked
         from ..algorithms import ALGORITHMS
-        from ..harness.baselines import R_U_MEANINGS
-        from ..harness.benchmark import DATASETS
+        from ..pipeline.baselines import R_U_MEANINGS
+        from ..harness.data import DATASETS
         from ..harness.reliance import PAIRINGS
         from ..selectors import SELECTORS
 

@@ -68,7 +68,7 @@ class Plan:
 def plan(spec: StudySpec) -> Plan:
     """Every task of ``spec`` in dependency order (each after the tasks it needs)."""
     from ..algorithms import ALGORITHMS
-    from ..harness.baselines import baseline_specs, reliance_selectors
+    from ..pipeline.baselines import baseline_specs, reliance_selectors
     from ..selectors import SELECTORS, IncompatiblePair
 
     tasks: dict[str, Task] = {}
@@ -119,13 +119,13 @@ def using_store(spec: StudySpec) -> Iterator[None]:
 
 
 def run_dir(spec: StudySpec, t: Task) -> Path:
-    from ..harness.engine import run_dir_for
+    from ..oneshot.train import run_dir_for
 
     return run_dir_for(spec.run_spec(t.algo, t.dataset, t.seed), spec.runs_path)
 
 
 def reliance_selectors_of(spec: StudySpec) -> list[str]:
-    from ..harness.baselines import reliance_selectors
+    from ..pipeline.baselines import reliance_selectors
 
     return [s for s in reliance_selectors() if s in spec.selectors]
 
@@ -138,8 +138,8 @@ def reliance_path(spec: StudySpec, dataset: str) -> Path:
 
 @lru_cache(maxsize=8)
 def _scoring_data(spec: StudySpec, dataset: str):
-    from ..harness.engine import cached_search_data
-    from ..harness.scoring import ScoreConfig, make_scoring_data
+    from ..oneshot.train import cached_search_data
+    from ..oneshot.scoring import ScoreConfig, make_scoring_data
 
     p = spec.stage_profile()
     rs = spec.run_spec("darts", dataset, 0)  # the data depends on dataset and profile only
@@ -152,7 +152,7 @@ def artifact(spec: StudySpec, t: Task) -> Path | None:
     if t.kind == "train":
         return run_dir(spec, t) / "DONE"
     if t.kind == "select":
-        from ..harness.artifacts import selection_path
+        from ..pipeline.artifacts import selection_path
 
         return selection_path(run_dir(spec, t), t.selector, spec.stage_profile(), t.seed, t.distribution)
     if t.kind == "reliance":
@@ -161,8 +161,8 @@ def artifact(spec: StudySpec, t: Task) -> Path | None:
     if not (d / "DONE").exists():
         return None
     from ..harness.data import data_identity
-    from ..harness.engine import SearchRun
-    from ..harness.scoring import ScoreConfig, indexed_score_path, score_cache_path
+    from ..oneshot.train import SearchRun
+    from ..oneshot.scoring import ScoreConfig, indexed_score_path, score_cache_path
 
     rs = spec.run_spec(t.algo, t.dataset, t.seed)
     with using_store(spec):
@@ -226,16 +226,16 @@ def read_record(spec: StudySpec, t: Task) -> dict[str, Any]:
 def artifact_ok(spec: StudySpec, t: Task, art: Path | None) -> bool:
     """Whether ``t``'s artifact exists and is sound - judged as ``evaluate`` and ``report`` judge it:
     a finished run's files match their manifest, a selection record passes
-    :func:`~supernetbench.harness.artifacts.selection_state` (checksum, the NB201 table, the run's
+    :func:`~supernetbench.pipeline.artifacts.selection_state` (checksum, the NB201 table, the run's
     supernet). A damaged artifact is not done: the study makes it again."""
     if art is None or not art.exists():
         return False
     if t.kind == "train":
-        from ..harness.engine import run_problem
+        from ..oneshot.train import run_problem
 
         return run_problem(art.parent) is None
     if t.kind == "select":
-        from ..harness.artifacts import selection_state
+        from ..pipeline.artifacts import selection_state
 
         gt = _ground_truth()
         inputs = _run_inputs(str(run_dir(spec, t)), t.dataset)
@@ -243,10 +243,11 @@ def artifact_ok(spec: StudySpec, t: Task, art: Path | None) -> bool:
     return True
 
 
-def _ground_truth():
-    from ..harness.benchmark import load_ground_truth
+def _ground_truth(space: str = "nb201"):
+    """The space's tabular ground truth (a study needs a space with a table)."""
+    from ..spaces import get_space
 
-    return load_ground_truth()
+    return get_space(space).benchmark()
 
 
 _INPUTS: dict[tuple, dict[str, Any]] = {}
@@ -319,7 +320,7 @@ def execute(spec: StudySpec, t: Task, device: str = "cpu", threads: int | None =
 
 
 def _train(spec: StudySpec, t: Task, device: str) -> dict[str, Any]:
-    from ..harness.engine import train_supernet
+    from ..oneshot.train import train_supernet
 
     run = train_supernet(spec.run_spec(t.algo, t.dataset, t.seed), runs_root=spec.runs_path, device=device,
                          progress=True)
@@ -329,7 +330,7 @@ def _train(spec: StudySpec, t: Task, device: str) -> dict[str, Any]:
 
 
 def _load(spec: StudySpec, t: Task):
-    from ..harness.engine import SearchRun
+    from ..oneshot.train import SearchRun
 
     run = SearchRun.load(run_dir(spec, t))
     return run, run.space.benchmark(t.dataset)
@@ -339,8 +340,8 @@ def _score(spec: StudySpec, t: Task, device: str) -> dict[str, Any]:
     import numpy as np
 
     from ..harness.data import data_identity
-    from ..harness.engine import cached_search_data
-    from ..harness.scoring import ScoreConfig, cached_score_space
+    from ..oneshot.train import cached_search_data
+    from ..oneshot.scoring import ScoreConfig, cached_score_space
 
     run, gt = _load(spec, t)
     rs = spec.run_spec(t.algo, t.dataset, t.seed)
@@ -350,8 +351,8 @@ def _score(spec: StudySpec, t: Task, device: str) -> dict[str, Any]:
 
 
 def _select(spec: StudySpec, t: Task, device: str) -> dict[str, Any]:
-    from ..harness.artifacts import cached_selection
-    from ..harness.pipeline import selection_context
+    from ..pipeline.artifacts import cached_selection
+    from ..pipeline.evaluate import selection_context
 
     run, gt = _load(spec, t)
     scores = None
@@ -368,7 +369,7 @@ def _select(spec: StudySpec, t: Task, device: str) -> dict[str, Any]:
 
 
 def _reliance(spec: StudySpec, t: Task, device: str) -> dict[str, Any]:
-    from ..harness.baselines import evaluate_baselines
+    from ..pipeline.baselines import evaluate_baselines
     from ..harness.locks import claim
 
     path = reliance_path(spec, t.dataset)

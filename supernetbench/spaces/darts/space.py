@@ -28,7 +28,7 @@ from typing import ClassVar, Mapping, Sequence
 import numpy as np
 import torch
 
-from supernetbench.harness.space import ArchStringError
+from supernetbench.spaces.nb201.space import ArchStringError
 from supernetbench.harness.store import one_line
 
 from .ops import DARTS_OPS

@@ -30,13 +30,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .device import resolve_device
-from .locks import claim
-from .progress import is_terminal, progress_bar
-from .data import Augment, BatchStream, DataConfig, SearchData, load_search_data, normalize
-from .profiles import Profile, get_profile, profile_from_dict
-from .store import atomic_torch_save, atomic_write_json, atomic_write_text, atomic_save_npy, content_hash, file_sha256
-from .store import CorruptFileError, load_weights, one_line, read_json, read_npy
+from ..harness.device import resolve_device
+from ..harness.locks import claim
+from ..harness.progress import is_terminal, progress_bar
+from ..harness.data import Augment, BatchStream, DataConfig, SearchData, load_search_data, normalize
+from ..harness.profiles import Profile, get_profile, profile_from_dict
+from ..harness.store import atomic_torch_save, atomic_write_json, atomic_write_text, atomic_save_npy, content_hash, file_sha256
+from ..harness.store import CorruptFileError, load_weights, one_line, read_json, read_npy
 
 CODE_VERSION = "0.1.0"
 DEFAULT_SPACE = "nb201"
@@ -92,7 +92,7 @@ def default_runs_root() -> Path:
     """Where every command puts and finds Stage-1 runs: ``$SUPERNETBENCH_RUNS``, else
     ``<$SUPERNETBENCH_CACHE>/runs`` (the store of ``study`` and the suites), so a run made by one
     command is reused by the others."""
-    from .store import cache_dir
+    from ..harness.store import cache_dir
 
     env = os.environ.get("SUPERNETBENCH_RUNS")
     return Path(env) if env else cache_dir() / "runs"

@@ -5,7 +5,7 @@ An NB201 architecture is a 6-tuple of op indices, one per edge, in arch-string o
 order ``[none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3]`` (protocol conventions).
 
 The *official NB201 index* (the row order of the benchmark table) is not an enumeration formula but
-a property of the benchmark; :class:`supernetbench.harness.benchmark.GroundTruth` provides it as
+a property of the benchmark; :class:`supernetbench.spaces.nb201.benchmark.GroundTruth` provides it as
 ``gt.archs`` (an ``(15625, 6)`` array). Functions here act on arrays of archs in whatever order the
 caller gives, so results come back in NB201 index order when given ``gt.archs``.
 
@@ -30,8 +30,8 @@ from typing import ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from ..spaces.base import SPACES, Arch, ArchStringError, SearchSpace
-from .store import one_line
+from ..base import SPACES, Arch, ArchStringError, SearchSpace
+from ...harness.store import one_line
 
 __all__ = ["Arch", "ArchStringError", "NB201Space", "softmax_rows"]
 
@@ -167,6 +167,27 @@ class NB201Space(SearchSpace):
 
         return build_supernet(SupernetConfig(C=profile.C, N=profile.N, num_classes=num_classes),
                               dtype if dtype is not None else profile.torch_dtype)
+
+    def complexity(self, archs: np.ndarray, dataset: str) -> dict[str, np.ndarray]:
+        """Params/FLOPs of the stand-alone networks, the size strata and the parameter-free-dominated
+        flags (:mod:`~.complexity`)."""
+        from . import complexity as CX
+
+        return {"features": CX.arch_complexity(archs, dataset), "strata": CX.size_strata(archs),
+                "parameter_free": CX.parameter_free_dominated(archs)}
+
+    def scorer(self, engine: str, net, sd, cfg, precision: str = "exact"):
+        """``batched``: :class:`~.batched.BatchedScorer` (many archs per op); ``prefix``:
+        :class:`~.prefix.PrefixScorer` (shared first-cell work) in the BN modes it supports."""
+        if engine == "batched":
+            from .batched import BatchedScorer
+
+            return BatchedScorer(net, sd, cfg, precision=precision).accuracy
+        if engine == "prefix":
+            from .prefix import PrefixScorer
+
+            return PrefixScorer(net, sd, cfg).accuracy if cfg.bn_mode in PrefixScorer.MODES else None
+        return super().scorer(engine, net, sd, cfg, precision)
 
     def network(self, arch, num_classes: int, **kwargs):
         """NB201's stand-alone network of ``arch`` (:class:`~.network.NB201Network`)."""

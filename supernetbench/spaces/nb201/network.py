@@ -50,8 +50,8 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from .checks import check_network_shape
-from .data import IMAGE_SIZE, NUM_CLASSES
+from ...harness.checks import check_network_shape
+from ...harness.data import IMAGE_SIZE, NUM_CLASSES
 from .ops import ReLUConvBN, ResNetBasicBlock, layer_plan, make_op, stem
 from .space import Arch, NB201Space
 

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from .engine import CODE_VERSION, RunSpec, SearchRun
-from .locks import claim
-from .profiles import LATER_FIELDS, PROFILES, Profile, is_hidden_default
-from .store import CorruptFileError, atomic_write_json, content_hash, file_sha256, read_json
+from ..oneshot.train import CODE_VERSION, RunSpec, SearchRun
+from ..harness.locks import claim
+from ..harness.profiles import LATER_FIELDS, PROFILES, Profile, is_hidden_default
+from ..harness.store import CorruptFileError, atomic_write_json, content_hash, file_sha256, read_json
 
 #: bump when the record layout changes
 SELECTION_FORMAT = "selection-v1"
@@ -85,7 +85,7 @@ def record_sha256(rec: dict[str, Any]) -> str:
 
 
 def _json_default(o: Any) -> Any:
-    from .store import _json_default as default
+    from ..harness.store import _json_default as default
 
     return default(o)
 
@@ -143,7 +143,7 @@ def selection_state(path: Path, inputs: dict[str, Any] | None = None, gt=None, d
     if problem is not None:
         if str(path) not in _WARNED:
             _WARNED.add(str(path))
-            from .store import warn
+            from ..harness.store import warn
 
             warn(f"selection record {path} is damaged: {problem}; it is stale and will be recomputed")
         return "damaged", None, problem
@@ -166,7 +166,7 @@ def read_selection(path: Path, inputs: dict[str, Any] | None = None, gt=None, da
 
 def cached_selection(ctx, name: str, *, progress: bool = False, allow_compute: bool = True):
     """``ctx``'s selection by selector ``name``: the stored artifact when it is valid, else computed
-    (with ``default_rng(ctx.seed)``, as :func:`~supernetbench.harness.pipeline.run_selectors`) and
+    (with ``default_rng(ctx.seed)``, as :func:`~supernetbench.pipeline.evaluate.run_selectors`) and
     stored atomically. Returns ``(Selection, seconds it took to compute, reused?)``.
     ``allow_compute=False``: a missing or stale record raises :class:`MissingArtifacts` instead."""
     from ..selectors import SELECTORS, Selection
@@ -218,9 +218,9 @@ def study_command(spec: RunSpec, selectors: list[str], runs_root: str | Path | N
     ``algos`` / ``seeds`` widen it to several methods / seeds, ``extra`` adds flags."""
     import shlex
 
-    from .engine import default_runs_root
-    from .registry import ACTIVE_PLUGIN_SPECS
-    from .store import cache_dir
+    from ..oneshot.train import default_runs_root
+    from ..harness.registry import ACTIVE_PLUGIN_SPECS
+    from ..harness.store import cache_dir
 
     q = shlex.quote
     p = spec.profile

@@ -20,16 +20,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import metrics as M
-from .benchmark import GroundTruth, load_ground_truth
-from .device import resolve_device
-from .engine import cached_search_data, kept_checkpoints
-from .supernet import build_supernet
-from .profiles import profile_from_dict
-from .scoring import ScoreConfig, make_scoring_data, score_space
-from .store import CorruptFileError, cache_dir, content_hash, file_sha256, load_cached_arrays, load_weights
-from .store import one_line, read_json, save_cached_arrays
-from .supernet import SupernetConfig
+from ..harness import metrics as M
+from ..spaces import TabularBenchmark, get_space
+from ..harness.device import resolve_device
+from ..oneshot.train import DEFAULT_SPACE, cached_search_data, kept_checkpoints
+from ..harness.profiles import profile_from_dict
+from ..oneshot.scoring import ScoreConfig, make_scoring_data, score_space
+from ..harness.store import CorruptFileError, cache_dir, content_hash, file_sha256, load_cached_arrays, load_weights
+from ..harness.store import one_line, read_json, save_cached_arrays
 
 #: threshold levels of a1, as on the whole space (15,625 / 625)
 LEVELS = 25
@@ -48,12 +46,12 @@ def trajectory_sample(n_total: int, archs: int | None, seed: int = 0) -> np.ndar
 def ranking_trajectory(run_dir: str | os.PathLike, *, archs: int | None = None, sample_seed: int = 0,
                        epochs: "list[int] | None" = None,
                        device: str | torch.device = "cpu", workers: int | None = None, progress: bool = False,
-                       gt: GroundTruth | None = None, data_root: str | None = None) -> dict[str, Any]:
+                       gt: TabularBenchmark | None = None, data_root: str | None = None) -> dict[str, Any]:
     """Per kept checkpoint of ``run_dir``: epoch, Kendall, Spearman, precision@5 %, a1 level 0 and
     the bias diagnostics, on the fixed sample (see the module docstring). The run need not be
     finished: the checkpoints kept so far are scored. ``epochs``: only these kept epochs."""
-    from .data import DataConfig
-    from .pipeline import score_diagnostics
+    from ..harness.data import DataConfig
+    from .evaluate import score_diagnostics
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
@@ -72,7 +70,8 @@ def ranking_trajectory(run_dir: str | os.PathLike, *, archs: int | None = None, 
     config = read_json(run_dir / "config.json")
     p = profile_from_dict(config["profile"])
     dev = device if isinstance(device, torch.device) else resolve_device(device)
-    gt = gt or load_ground_truth()
+    space = config.get("space", DEFAULT_SPACE)
+    gt = gt or get_space(space).benchmark(config["dataset"])
     idx = trajectory_sample(len(gt), archs, sample_seed)
     dataset = config["dataset"]
     acc = gt.test_acc(dataset)[idx]
@@ -88,7 +87,7 @@ def ranking_trajectory(run_dir: str | os.PathLike, *, archs: int | None = None, 
             "spearman": M.spearman(acc, scores),
             "precision_top5pct": _precision(acc, scores),
             "a1_level0": float(M.top_id_rate(acc, scores, len(idx) // LEVELS)[0]),
-            "diagnostics": score_diagnostics(gt, dataset, scores, idx),
+            "diagnostics": score_diagnostics(gt, dataset, scores, idx, space=space),
         })
     return {"run": str(run_dir), "algo": config["algo"], "dataset": dataset, "seed": config["seed"],
             "profile": p.name, "epochs": p.epochs, "checkpoint_every": p.checkpoint_every,
@@ -98,7 +97,7 @@ def ranking_trajectory(run_dir: str | os.PathLike, *, archs: int | None = None, 
 
 
 def _precision(acc: np.ndarray, scores: np.ndarray) -> float:
-    from .diagnostics import precision_at_k
+    from ..harness.diagnostics import precision_at_k
 
     return precision_at_k(acc, scores, 0.05)
 
@@ -112,7 +111,7 @@ def _checkpoint_scores(path: Path, config: dict, p, archs: np.ndarray, sd, cfg: 
     cached = load_cached_arrays(out, ["scores"])
     if cached is not None:
         return cached["scores"]
-    net = build_supernet(SupernetConfig(C=p.C, N=p.N, num_classes=config["num_classes"]), p.torch_dtype)
+    net = get_space(config.get("space", DEFAULT_SPACE)).build_supernet(p, config["num_classes"], p.torch_dtype)
     try:
         net.load_state_dict(load_weights(path))
     except (OSError, RuntimeError, ValueError) as e:

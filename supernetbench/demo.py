@@ -8,16 +8,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .engine import RunSpec
-from .pipeline import evaluate
-from .profiles import get_profile
-from ..report import markdown_table, plot_curves
-from .store import atomic_write_json, atomic_write_text
+from .oneshot.train import RunSpec
+from .pipeline.evaluate import evaluate
+from .harness.profiles import get_profile
+from .report import markdown_table, plot_curves
+from .harness.store import atomic_write_json, atomic_write_text
 
 
 def run_demo(out: Path, *, device: str = "auto", profile: str = "demo", algos=("darts",), seed: int = 0) -> Path:
     t0 = time.time()
-    from ..spaces import get_space
+    from .spaces import get_space
 
     gt = get_space().benchmark("cifar10")
     prof = get_profile(profile)

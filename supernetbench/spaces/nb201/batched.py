@@ -4,7 +4,7 @@ A chunk of archs is evaluated together. Every node value is held as a stack of *
 plus, per arch, the row it uses, so work shared by archs is done once: in the first cell all archs
 read the same stem output, so an edge leaving node 0 runs each op once, and an edge whose op and
 input row coincide for several archs runs once for all of them (the prefix sharing of
-:class:`~supernetbench.harness.scoring.PrefixScorer`, in every cell). Per edge, the archs are
+:class:`~supernetbench.spaces.nb201.prefix.PrefixScorer`, in every cell). Per edge, the archs are
 grouped by op and each op runs once on the stacked rows: one large convolution with the shared
 weights instead of one small call per arch (what fills a GPU; on CPU, stacking costs more per arch
 than separate calls, see ``benchmarks/README.md``). A node's ReLU is computed once per cell and shared
@@ -21,9 +21,9 @@ BatchNorm stays per arch (protocol P1) in every mode:
   batches (``momentum=None``: mean of batch means, mean of unbiased batch variances), then eval.
 
 ``none`` is never computed (it adds nothing); ``skip_connect`` reuses its input row. Node sums run
-in the cell's edge order, as in :class:`~supernetbench.harness.supernet.SearchCell`. The result is
+in the cell's edge order, as in :class:`~supernetbench.spaces.nb201.supernet.SearchCell`. The result is
 the per-arch path's correct-prediction count (tested against
-:func:`~supernetbench.harness.scoring.score_archs` on random supernets and arch subsets); logits can
+:func:`~supernetbench.oneshot.scoring.score_archs` on random supernets and arch subsets); logits can
 differ from it in the last bits (the per-arch BN reduction is a different kernel).
 
 ``precision="bf16"`` runs the stacked forward under bf16 autocast (never the default; its agreement
@@ -31,7 +31,6 @@ with ``exact`` is measured by :func:`supernetbench.harness.metrics.precision_agr
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .ops import ReLUConvBN, ResNetBasicBlock, Zero
-from .profiles import PRECISIONS
+from ...harness.precision import check_precision, precision_context
 from .supernet import NB201Supernet, SearchCell
 
 
@@ -230,47 +229,6 @@ def batched_logits(net: NB201Supernet, x0: torch.Tensor, archs: np.ndarray, bn_s
     v = F.relu(bn_state(net.lastact[0], h.values))
     pooled = v.mean(dim=(3, 4))
     return net.classifier(pooled), h.idx
-
-
-def bf16_supported(device: torch.device) -> bool:
-    """bf16 compute the hardware runs natively: a CUDA GPU with bf16, or a CPU with AVX512-BF16/AMX."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return any(f in flags for f in (" avx512_bf16", " amx_bf16"))
-
-
-def check_precision(precision: str, device: torch.device | str) -> None:
-    """Clear errors for an unknown precision or bf16 on hardware without native bf16."""
-    device = torch.device(device)
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; valid choices: {', '.join(PRECISIONS)}")
-    if precision == "bf16" and not bf16_supported(device):
-        raise ValueError(f"--precision bf16 needs bf16 hardware (a CUDA GPU with bf16, or a CPU with "
-                         f"AVX512-BF16/AMX); this {device.type} has none: use --precision exact")
-
-
-@contextlib.contextmanager
-def precision_context(precision: str, device: torch.device | str):
-    """``bf16``: bf16 autocast. ``exact``: the dtype's own arithmetic - on CUDA with TF32 switched off
-    for convolutions and matmuls (PyTorch lets cuDNN use TF32 by default, a 10-bit mantissa)."""
-    device = torch.device(device)
-    if precision == "bf16":
-        with torch.autocast(device.type, dtype=torch.bfloat16):
-            yield
-        return
-    if device.type != "cuda":
-        yield
-        return
-    old = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
 
 
 class BatchedScorer:

@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from .checks import check_int, check_network_shape
+from ...harness.checks import check_int, check_network_shape
 from .ops import ResNetBasicBlock, layer_plan, make_op, stem
 from .space import NB201Space
 

@@ -13,13 +13,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import metrics as M
-from .benchmark import GroundTruth, ground_truth_record
-from .device import resolve_device
-from .data import data_identity
-from .engine import RunSpec, SearchRun, cached_search_data, run_dir_for, train_supernet
+from ..harness import metrics as M
+from ..spaces import TabularBenchmark, get_space
+from ..harness.device import resolve_device
+from ..harness.data import data_identity
+from ..oneshot.train import DEFAULT_SPACE, RunSpec, SearchRun, cached_search_data, run_dir_for, train_supernet
 from .artifacts import cached_selection
-from .scoring import ScoreConfig, cached_score_space, check_precision_dtype
+from ..oneshot.scoring import ScoreConfig, cached_score_space, check_precision_dtype
 
 
 def stage1_metrics(test_acc: np.ndarray, scores: np.ndarray, archprob: np.ndarray, group_size: int = 625) -> dict[str, Any]:
@@ -38,22 +38,21 @@ def stage1_metrics(test_acc: np.ndarray, scores: np.ndarray, archprob: np.ndarra
     }
 
 
-def score_diagnostics(gt: GroundTruth, dataset: str, scores: np.ndarray, idx: np.ndarray | None = None,
-                      test_acc: np.ndarray | None = None) -> dict[str, Any]:
+def score_diagnostics(gt: TabularBenchmark, dataset: str, scores: np.ndarray, idx: np.ndarray | None = None,
+                      test_acc: np.ndarray | None = None, space: str = DEFAULT_SPACE) -> dict[str, Any]:
     """Why the ranking is what it is (:func:`diagnostics.bias_diagnostics`): rank correlation of the
     scores and of the truth with parameter count, FLOPs and each op count of the NB201 benchmark
     network; Kendall tau within parameter-count strata; the share of parameter-free-dominated archs
     in each predicted vs true top-k; Kendall/Spearman/precision inside the true top 1/5/10 %.
     ``idx``: the NB201 indices ``scores`` belong to (default: all, in index order); ``test_acc``: the
     truth over all archs (default ``gt.test_acc(dataset)``; pass the one the Stage-1 metrics use)."""
-    from . import complexity as CX
-    from . import diagnostics as D
+    from ..harness import diagnostics as D
 
     archs = gt.archs if idx is None else gt.archs[idx]
     truth = gt.test_acc(dataset) if test_acc is None else np.asarray(test_acc)
     acc = truth if idx is None else truth[idx]
-    feats = CX.arch_complexity(archs, dataset)
-    return D.bias_diagnostics(acc, scores, feats, CX.size_strata(archs), CX.parameter_free_dominated(archs))
+    cx = get_space(space).complexity(archs, dataset)
+    return D.bias_diagnostics(acc, scores, cx["features"], cx["strata"], cx["parameter_free"])
 
 
 @dataclass
@@ -104,12 +103,12 @@ def evaluate(
 ) -> Evaluation:
     """Train (or reuse) the run, score all archs, compute Stage-1 metrics, run the selectors.
     ``workers``: CPU processes for scoring (None = all cores); ``engine`` / ``precision``: see
-    :func:`~supernetbench.harness.scoring.score_space` (bf16 adds ``metrics['precision_agreement']``).
+    :func:`~supernetbench.oneshot.scoring.score_space` (bf16 adds ``metrics['precision_agreement']``).
 
     Every stage is a stored artifact (run directory, score cache, selection records of
-    :mod:`~supernetbench.harness.artifacts`): what exists is reused, so an evaluation whose
+    :mod:`~supernetbench.pipeline.artifacts`): what exists is reused, so an evaluation whose
     artifacts all exist recomputes only the Stage-1 metrics. ``compute=False`` uses artifacts only
-    and raises :class:`~supernetbench.harness.artifacts.MissingArtifacts` (listing what is missing
+    and raises :class:`~supernetbench.pipeline.artifacts.MissingArtifacts` (listing what is missing
     and the ``supernetbench study`` command that makes it) instead of computing anything.
 
     Selector names and their compatibility with ``spec.algo`` are checked before any work: an
@@ -156,8 +155,8 @@ def evaluate(
                                     engine=engine, precision=precision, identity=data_identity(spec.data_config()))
     test_acc = gt.accuracy(spec.dataset, spec.profile.gt_split, "stage1")
     ev = Evaluation(run, scores, stage1_metrics(test_acc, scores, run.archprob), score_config=cfg, skipped=skipped,
-                    ground_truth=ground_truth_record(gt, spec.dataset, spec.profile.gt_split))
-    ev.metrics["diagnostics"] = score_diagnostics(gt, spec.dataset, scores, test_acc=test_acc)
+                    ground_truth=gt.record(spec.dataset, spec.profile.gt_split))
+    ev.metrics["diagnostics"] = score_diagnostics(gt, spec.dataset, scores, test_acc=test_acc, space=spec.space)
     if precision != "exact":  # never silently cheaper: measure the agreement with exact scoring
         data = data if data is not None else cached_search_data(spec.data_config())
         ev.metrics["precision"] = precision
@@ -175,7 +174,7 @@ def precision_check(run: SearchRun, gt, data, cfg: ScoreConfig, scores: np.ndarr
                     *, n: int = 512, engine: str = "fast") -> dict[str, Any]:
     """Agreement of reduced-precision ``scores`` with exact scoring on a seeded sample of ``n`` archs
     (Kendall tau, identical fraction, largest difference; :func:`metrics.precision_agreement`)."""
-    from .scoring import make_scoring_data, score_space
+    from ..oneshot.scoring import make_scoring_data, score_space
 
     idx = np.sort(np.random.default_rng(0).choice(len(gt.archs), min(n, len(gt.archs)), replace=False))
     sd = make_scoring_data(data, cfg, device, run.profile.torch_dtype)
@@ -188,8 +187,8 @@ def _stored_inputs(spec: RunSpec, selectors: list[str], runs_root, gt, cfg: Scor
     """(run, search data, scores) of ``spec`` from the store, or :class:`MissingArtifacts` naming
     every missing artifact (run, scores, selections) at once."""
     from .artifacts import MissingArtifacts, selection_inputs, selection_path, selection_state, study_command
-    from .scoring import indexed_score_path, make_scoring_data, score_cache_path
-    from .store import load_cached_arrays
+    from ..oneshot.scoring import indexed_score_path, make_scoring_data, score_cache_path
+    from ..harness.store import load_cached_arrays
 
     run_dir = run_dir_for(spec, runs_root)
     missing, run, data, scores = [], None, None, None
@@ -242,8 +241,8 @@ def load_run(path: str | os.PathLike) -> SearchRun:
 
 def _law_not_stored(path: Path) -> bool:
     """True when the run's space stores no candidate law (it cannot be enumerated)."""
-    from .engine import law_size
-    from .store import read_json
+    from ..oneshot.train import law_size
+    from ..harness.store import read_json
 
     try:
         return law_size(read_json(path / "config.json").get("space", "nb201")) is None
@@ -265,7 +264,7 @@ def selection_context(run: SearchRun, gt, *, seed: int | None = None, device="cp
     reused run was trained with the same Stage-1 fields but may have been stored with other Stage-2
     values, which must not silently win (default: the run's own profile)."""
     from ..selectors import SelectionContext
-    from .profiles import LATER_FIELDS
+    from ..harness.profiles import LATER_FIELDS
 
     ctx = SelectionContext(run=run, gt=gt, full_scores=full_scores, seed=run.seed if seed is None else seed,
                            distribution=distribution, device=device, data=data, data_root=data_root,
@@ -356,7 +355,7 @@ def _whole_space(ctx, selector, *, progress: bool, chunk: int = 256) -> np.ndarr
     results are saved atomically in the checksummed block store the score cache uses
     (``cache_dir()/proxies/<key>.npz``; :func:`~supernetbench.harness.store.save_cached_arrays`): a killed
     run resumes where it stopped, and an altered or mistyped entry is reported, deleted and recomputed."""
-    from .store import cache_dir, content_hash, file_sha256, load_cached_arrays, save_cached_arrays, warn
+    from ..harness.store import cache_dir, content_hash, file_sha256, load_cached_arrays, save_cached_arrays, warn
 
     gt, run = ctx.gt, ctx.run
     labels, reps = ctx.space.functional_classes(gt.archs, selector.zero_propagates(ctx))

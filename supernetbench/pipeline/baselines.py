@@ -23,13 +23,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import metrics as M
-from .device import resolve_device
-from .engine import RunSpec, run_dir_for, train_supernet
+from ..harness import metrics as M
+from ..harness.device import resolve_device
+from ..oneshot.train import RunSpec, run_dir_for, train_supernet
 from .artifacts import cached_selection
-from .pipeline import selection_context
-from .profiles import Profile
-from .reliance import (BASELINES, DEFAULT_PAIRING, PAIRINGS, PairScore, combined_ranking, pairing_keys,
+from .evaluate import selection_context
+from ..harness.profiles import Profile
+from ..harness.reliance import (BASELINES, DEFAULT_PAIRING, PAIRINGS, PairScore, combined_ranking, pairing_keys,
                        reliance_differences, reliance_table, stage2_inputs)
 
 R_U_MEANINGS: dict[str, str] = {
@@ -85,7 +85,7 @@ def evaluate_baselines(dataset: str, seeds: Sequence[int], profile: Profile, sel
     """Train (or reuse) the baseline runs of every seed and run each selector on the four baselines.
 
     ``compute=False`` reads the stored runs and selections only (``report --artifacts-only``) and
-    raises :class:`~supernetbench.harness.artifacts.MissingArtifacts` naming every missing one and
+    raises :class:`~supernetbench.pipeline.artifacts.MissingArtifacts` naming every missing one and
     the ``supernetbench study`` command that makes them."""
     from ..selectors import SELECTORS
     from .artifacts import MissingArtifacts

@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from .profiles import GT_SPLITS
+from ...harness.profiles import GT_SPLITS
 from .space import NB201Space
-from .store import atomic_write_bytes, cache_dir, file_sha256, shared_data_dirs
+from ...harness.store import atomic_write_bytes, cache_dir, file_sha256, shared_data_dirs
 
 FILENAME = "nats_tss_200ep_test_acc.csv"
 SHA256 = "cb5d777ec3368be83c8f9b3aa4d520696051cb0eb8d94b8f85b519f9ea4afa3e"
@@ -103,6 +103,10 @@ class GroundTruth:
                              f"{', '.join(self.splits(dataset))}); convert the official files with `supernetbench "
                              "nb201-convert` to get both x-test and ori-test, or use --gt-split table")
         return self._extra[(dataset, split)]
+
+    def record(self, dataset: str, gt_split: str = "table") -> dict[str, Any]:
+        """What a result records about this ground truth (:func:`ground_truth_record`)."""
+        return ground_truth_record(self, dataset, gt_split)
 
     def splits(self, dataset: str) -> list[str]:
         """The NB201 test splits this table holds for ``dataset``."""

@@ -5,7 +5,7 @@ every image. Round ``r = 0 .. R`` scores the surviving functional classes on the
 ``ceil(images / 2**(R - r))`` images of the fixed subset; after each round but the last, the upper
 ``1/eta`` of the survivors (by score) go on - never fewer than the classes holding ``2 * top_archs``
 archs, so the groups a1 reads keep a margin. Survivors of the last round get the exact full-budget
-score (the same number as :func:`~supernetbench.harness.scoring.score_space`); an eliminated class
+score (the same number as :func:`~supernetbench.oneshot.scoring.score_space`); an eliminated class
 keeps its accuracy on the images it saw. :attr:`AdaptiveScores.rank_key` orders archs by (round
 reached, score), so every survivor ranks above every eliminated class.
 
