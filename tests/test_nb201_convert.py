@@ -123,7 +123,7 @@ def test_the_packages_need_no_torchvision():
     import subprocess
     import sys
 
-    code = ("import sys, nats_bench, nas_201_api; from supernetbench.harness import benchmark; "
+    code = ("import sys, nats_bench, nas_201_api; from supernetbench.spaces.nb201 import benchmark; "
             "print(json.dumps('torchvision' in sys.modules))").replace("print(", "import json; print(")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     if r.returncode and "No module named" in r.stderr:

@@ -14,7 +14,6 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from supernetbench.harness.data import DATASETS
 from supernetbench.harness.profiles import Profile
 
 __all__ = ["ReportInputs", "collect", "data_flags", "git_revision", "provenance", "read_study"]
@@ -64,6 +63,8 @@ def collect(algos: Sequence[str], selectors: Sequence[str], dataset: str, seeds:
             raise ValueError(f"{what} is empty; name at least one")
         if len(set(items)) != len(items):
             raise ValueError(f"{what} lists a value twice: {list(items)}")
+    from supernetbench.harness.data import DATASETS  # function level: importing the report loads no torch
+
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; valid choices: {', '.join(DATASETS)}")
     for a in algos:
