@@ -69,6 +69,9 @@ class SearchSpace(abc.ABC):
     ground_truth: ClassVar[str | None] = None
     #: scoring engines beyond the generic per-class loops (NB201: ``prefix``, ``batched``)
     scoring_engines: ClassVar[frozenset[str]] = frozenset()
+    #: the shape options :meth:`model_info` takes (``model-info --C / --N / --layers``); the CLI
+    #: refuses an option the space does not list
+    model_shape: ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------------ abstract core
     @abc.abstractmethod
@@ -103,6 +106,12 @@ class SearchSpace(abc.ABC):
         and carries ``net.space`` (this space)."""
 
     # ------------------------------------------------------------------ defaults
+    def op_names(self, cell_type: str, edge: int) -> tuple[str, ...]:
+        """The candidate ops of row ``edge`` of ``cell_type``'s arch-weight matrix, in column order
+        (default: :attr:`ops` on every edge; a space whose edges have their own lists overrides it)."""
+        self.edges(cell_type)[edge]  # an unknown cell type or edge is an error
+        return self.ops
+
     @property
     def weight_shapes(self) -> Mapping[str, tuple[int, int]]:
         """``{cell_type: (len(edges(cell_type)), len(ops))}``, derived from :meth:`edges`."""
