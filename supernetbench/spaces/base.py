@@ -40,7 +40,9 @@ CAPABILITIES: dict[str, str] = {
 
 #: space name -> module that registers it on import (imported on first lookup, so that importing
 #: this module never imports a space, and a space module may import this one at module level)
-BUILTIN_SPACES: dict[str, str] = {"nb201": "supernetbench.harness.space"}
+BUILTIN_SPACES: dict[str, str] = {"nb201": "supernetbench.harness.space",
+                                  **{n: "supernetbench.spaces.darts.space"
+                                     for n in ("darts", "darts-s1", "darts-s2", "darts-s3", "darts-s4")}}
 
 
 class ArchStringError(ValueError):
