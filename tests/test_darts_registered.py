@@ -337,6 +337,18 @@ def test_stage1_trains_on_the_darts_space(tmp_path, algo):
     assert net.eval()(x, arch=arch).shape == (2, 10)
 
 
+@pytest.mark.parametrize("algo, match", [("gdas", "hard single-op edges"), ("darts-", "auxiliary skip")])
+def test_methods_the_darts_network_lacks_are_refused(tmp_path, algo, match):
+    """GDAS' hard edges and DARTS-' auxiliary skip are not in the DARTS search network: a clear error,
+    never a run that silently trains something else (DARTS- with beta ignored would be plain DARTS)."""
+    spec = RunSpec(algo, "cifar10", 0, get_profile("smoke", {**DARTS_RUN, "epochs": 2, "C": 2}), space="darts")
+    with pytest.raises(NotImplementedError, match=match):
+        train_supernet(spec, runs_root=tmp_path, device="cpu", progress=False)
+    net = get_space("darts").build_supernet(get_profile("smoke", {"C": 2}), 10)
+    net.aux_skip_beta = 0.0  # what scoring and the end of a DARTS- forward set: allowed, a no-op
+    assert net.aux_skip_beta == 0.0
+
+
 def test_darts_cell_space_is_abstract_only_in_its_candidates():
     """Every DARTS space class is a complete SearchSpace (no abstract method left)."""
     for cls in DARTS_SPACES.values():
