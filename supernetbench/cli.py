@@ -254,7 +254,14 @@ def cmd_space_info(args) -> int:
 
 
 def cmd_model_info(args) -> int:
-    _print(_space(args).model_info(args.arch, args.dataset, C=args.C, N=args.N), args.json)
+    space = _space(args)
+    shape = {k: getattr(args, k) for k in ("C", "N", "layers") if getattr(args, k) is not None}
+    bad = sorted(set(shape) - set(space.model_shape))
+    if bad:
+        have = ", ".join(f"--{k}" for k in space.model_shape) or "none"
+        raise ValueError(f"model-info {', '.join(f'--{k}' for k in bad)}: not an option of search space "
+                         f"{space.name!r} (its network's options: {have})")
+    _print(space.model_info(args.arch, args.dataset, **shape), args.json)
     return 0
 
 
@@ -573,17 +580,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("space", help="search-space inspection")
     ssub = sp.add_subparsers(dest="space_cmd", required=True)
-    si = ssub.add_parser("info", help="counts: archs, isomorphism / functional classes, zero-output archs")
+    si = ssub.add_parser("info", help="nb201: counts of archs, isomorphism / functional classes, zero-output "
+                         "archs; darts: each cell type's edges with their candidate ops")
     si.add_argument("--space", default=None, help="search space (default nb201; see `supernetbench list`)")
     si.add_argument("--json", action="store_true")
     si.set_defaults(func=cmd_space_info)
 
-    sp = sub.add_parser("model-info", help="params and FLOPs of the standalone NB201 network")
-    sp.add_argument("--arch", required=True)
+    sp = sub.add_parser("model-info", help="params and FLOPs of the stand-alone network of an arch")
+    sp.add_argument("--arch", required=True, help="an arch string of the space (DARTS: a Genotype(...) string)")
     sp.add_argument("--dataset", default="cifar10", choices=DATASETS)
-    sp.add_argument("--C", type=_int_arg(), default=16, help="stem channels (1..128)")
-    sp.add_argument("--N", type=_int_arg(), default=5, help="cells per stage (1..16)")
-    sp.add_argument("--space", default=None, help="search space (default nb201)")
+    sp.add_argument("--C", type=_int_arg(), default=None, help="initial channels (nb201: 1..128, default 16; "
+                    "darts: even, 2..512, default 36)")
+    sp.add_argument("--N", type=_int_arg(), default=None, help="nb201: cells per stage (1..16, default 5)")
+    sp.add_argument("--layers", type=_int_arg(), default=None, help="darts: cells (3..64, default 20)")
+    sp.add_argument("--space", default=None, help="search space (default nb201; see `supernetbench list`)")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_model_info)
 

@@ -40,7 +40,9 @@ CAPABILITIES: dict[str, str] = {
 
 #: space name -> module that registers it on import (imported on first lookup, so that importing
 #: this module never imports a space, and a space module may import this one at module level)
-BUILTIN_SPACES: dict[str, str] = {"nb201": "supernetbench.spaces.nb201.space"}
+BUILTIN_SPACES: dict[str, str] = {"nb201": "supernetbench.spaces.nb201.space",
+                                  **{n: "supernetbench.spaces.darts.space"
+                                     for n in ("darts", "darts-s1", "darts-s2", "darts-s3", "darts-s4")}}
 
 
 class ArchStringError(ValueError):
@@ -69,6 +71,9 @@ class SearchSpace(abc.ABC):
     ground_truth: ClassVar[str | None] = None
     #: scoring engines beyond the generic per-class loops (NB201: ``prefix``, ``batched``)
     scoring_engines: ClassVar[frozenset[str]] = frozenset()
+    #: the shape options :meth:`model_info` takes (``model-info --C / --N / --layers``); the CLI
+    #: refuses an option the space does not list
+    model_shape: ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------------ abstract core
     @abc.abstractmethod
@@ -103,6 +108,12 @@ class SearchSpace(abc.ABC):
         and carries ``net.space`` (this space)."""
 
     # ------------------------------------------------------------------ defaults
+    def op_names(self, cell_type: str, edge: int) -> tuple[str, ...]:
+        """The candidate ops of row ``edge`` of ``cell_type``'s arch-weight matrix, in column order
+        (default: :attr:`ops` on every edge; a space whose edges have their own lists overrides it)."""
+        self.edges(cell_type)[edge]  # an unknown cell type or edge is an error
+        return self.ops
+
     @property
     def weight_shapes(self) -> Mapping[str, tuple[int, int]]:
         """``{cell_type: (len(edges(cell_type)), len(ops))}``, derived from :meth:`edges`."""

@@ -14,18 +14,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-#: The 7 ops of the papers' DARTS space (``genotypes.PRIMITIVES`` with ``none`` commented out).
-DARTS_OPS: tuple[str, ...] = (
-    "max_pool_3x3",
-    "avg_pool_3x3",
-    "skip_connect",
-    "sep_conv_3x3",
-    "sep_conv_5x5",
-    "dil_conv_3x3",
-    "dil_conv_5x5",
-)
-#: Every op name :func:`make_op` knows: the DARTS ops, ``none`` (RobustDARTS S3) and ``noise`` (S4).
-ALL_OPS: tuple[str, ...] = DARTS_OPS + ("none", "noise")
+# the op names (DARTS_OPS: the papers' 7; ALL_OPS: every name make_op knows) are defined with the
+# space, which registers without importing torch
+from .space import ALL_OPS, DARTS_OPS  # noqa: F401
 
 
 class ReLUConvBN(nn.Sequential):

@@ -22,18 +22,29 @@ al., ICLR 2020, Sec. 3; per-edge lists read from ruocwang/darts-pt ``sota/cnn/sp
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
-from typing import ClassVar, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 import numpy as np
-import torch
 
-from supernetbench.spaces.nb201.space import ArchStringError
 from supernetbench.harness.store import one_line
+from supernetbench.spaces.base import SPACES, ArchStringError, SearchSpace
 
-from .ops import DARTS_OPS
+if TYPE_CHECKING:  # torch is imported where it is used: registering the spaces must not load it
+    import torch
 
 Arch = tuple[int, ...]
+#: The 7 ops of the papers' DARTS space (``genotypes.PRIMITIVES`` with ``none`` commented out).
+DARTS_OPS: tuple[str, ...] = (
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+)
+#: Every op name a DARTS-cell space may list: the DARTS ops, ``none`` (RobustDARTS S3), ``noise`` (S4).
+ALL_OPS: tuple[str, ...] = DARTS_OPS + ("none", "noise")
 CELL_TYPES: tuple[str, ...] = ("normal", "reduce")
 STEPS = 4  #: intermediate nodes per cell
 CONCAT: tuple[int, ...] = (2, 3, 4, 5)
@@ -66,23 +77,37 @@ def _uniform(ops: Sequence[str]) -> dict[str, tuple[tuple[str, ...], ...]]:
     return {ct: (tuple(ops),) * len(EDGES) for ct in CELL_TYPES}
 
 
-class DartsCellSpace:
+class DartsCellSpace(SearchSpace):
     """A DARTS-cell space: the shared cell graph with its per-edge candidate op lists.
 
     Subclasses set ``name`` and ``candidates`` (per cell type, 14 tuples of op names); every edge
     of a space has the same number of candidates, so the weights are ``(14, n_ops)`` matrices.
+    :attr:`ops` is every op name the space lists: the per-edge list itself where every edge has
+    the same one (``darts``, S2-S4), else their union in :data:`ALL_OPS` order (S1); an op index
+    always indexes :meth:`op_names` of its edge.
+
+    Capabilities: ``topology`` only. No ``table`` (the ground truth is training a genotype from
+    scratch, :mod:`.oracle`), not ``enumerable`` (about 10^18 cell pairs). The two orders of a
+    node's input pairs are one functional class (:meth:`functional_key`), but the capability
+    ``functional_classes`` (NB201's zero-output / dead-edge classes) is not declared.
     """
 
     name: ClassVar[str]
+    ops: ClassVar[tuple[str, ...]]
     candidates: ClassVar[Mapping[str, tuple[tuple[str, ...], ...]]]
     capabilities: ClassVar[frozenset[str]] = frozenset({"topology"})
     cell_types: ClassVar[tuple[str, ...]] = CELL_TYPES
+    #: ``model_info``'s shape: initial channels and number of cells of ``NetworkCIFAR``
+    model_shape: ClassVar[tuple[str, ...]] = ("C", "layers")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         cand = cls.candidates
         assert set(cand) == set(CELL_TYPES) and all(len(cand[ct]) == len(EDGES) for ct in CELL_TYPES)
         assert len({len(ops) for ct in CELL_TYPES for ops in cand[ct]}) == 1, "same op count on every edge"
+        lists = {ops for ct in CELL_TYPES for ops in cand[ct]}
+        assert all(o in ALL_OPS for ops in lists for o in ops), "unknown op name"
+        cls.ops = next(iter(lists)) if len(lists) == 1 else tuple(o for o in ALL_OPS if any(o in ops for ops in lists))
 
     # ------------------------------------------------------------------ the graph
     def edges(self, cell_type: str) -> tuple[tuple[int, int], ...]:
@@ -98,17 +123,41 @@ class DartsCellSpace:
     def weight_shapes(self) -> dict[str, tuple[int, int]]:
         return {ct: (len(EDGES), self.num_ops) for ct in CELL_TYPES}
 
+    @property
+    def arch_length(self) -> int:
+        """32: the (input, op) pairs of the 4 nodes of both cell types (not one int per edge)."""
+        return ARCH_LEN
+
+    @property
+    def num_archs(self) -> int:
+        """How many arch tuples the space holds: per node an ordered pair of distinct in-edges, each
+        with a non-``none`` candidate. Each cell pair is written by ``2**8`` tuples (the two orders
+        of each node's pair): ``num_archs // 256`` cell pairs (``darts``: (180 * 7^8)^2, about
+        1.1e18, the DARTS paper's count)."""
+        total = 1
+        for ct in CELL_TYPES:
+            a = self._allowed(ct).sum(axis=1)
+            for node in range(2, 2 + STEPS):
+                n = [int(a[r]) for r in NODE_ROWS[node]]
+                total *= sum(n) ** 2 - sum(x * x for x in n)  # ordered pairs of distinct in-edges
+        return total
+
     def op_names(self, cell_type: str, edge: int) -> tuple[str, ...]:
         """The candidate ops of ``edge`` (a weight row) of ``cell_type``."""
         return self.candidates[self._cell_type(cell_type)][edge]
 
-    def info(self) -> dict:
-        """JSON-able description: per cell type, each edge's (to, from) and candidate op names."""
+    def info(self) -> dict[str, Any]:
+        """JSON-able description (``supernetbench space info``): the generic fields, the number of
+        arch tuples and of cell pairs, and per cell type each edge's (to, from) and candidate op
+        names, in DARTS' edge order."""
         return {
+            **super().info(),
             "space": self.name,
             "arch_length": ARCH_LEN,
             "capabilities": sorted(self.capabilities),
             "weight_shapes": {ct: list(s) for ct, s in self.weight_shapes.items()},
+            "num_archs": self.num_archs,
+            "num_cell_pairs": self.num_archs // 2 ** (len(CELL_TYPES) * STEPS),
             "cells": {
                 ct: [{"edge": e, "to": to, "from": frm, "ops": list(self.candidates[ct][e])}
                      for e, (to, frm) in enumerate(EDGES)]
@@ -158,6 +207,12 @@ class DartsCellSpace:
             for p in sorted(pairs):
                 out.extend(p)
         return tuple(out)
+
+    def functional_key(self, arch: Sequence[int], zero_propagates: bool = True) -> Arch:
+        """:meth:`canonical`: the two orders of a node's pairs are the same cell, the same 0/1
+        weights, so the same function under shared weights (``zero_propagates`` plays no part: a
+        discrete DARTS cell has no ``none`` edge)."""
+        return self.canonical(arch)
 
     # ------------------------------------------------------------------ strings
     def genotype(self, arch: Sequence[int]) -> dict[str, list[tuple[str, int]]]:
@@ -302,9 +357,39 @@ class DartsCellSpace:
         e = np.exp(z - z.max())
         return e / e.sum()
 
+    def arch_probs(self, archs: np.ndarray, edge_probs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """P(arch) under :meth:`sample`'s law with the logits ``log(edge_probs)`` (the Stage-2
+        candidates of a space without a table are drawn so): per node, with ``q`` the node's block
+        of probabilities (``none`` excluded) normalised to sum 1,
+        ``P((i1, o1), (i2, o2)) = q[i1, o1] * q[i2, o2] / (1 - sum_o q[i1, o])``; nodes and cell
+        types independent. ``archs``: ``(n, 32)`` archs of the space (the order of a node's pairs
+        matters, as it does for the sampler)."""
+        archs = np.asarray(archs, dtype=np.int64).reshape(-1, ARCH_LEN)
+        for a in archs:
+            self.validate(a)
+        out = np.ones(len(archs))
+        col = 0
+        for ct in CELL_TYPES:
+            p = self._matrix(edge_probs, ct, "edge probabilities")
+            if not np.all(np.isfinite(p)) or np.any(p < 0):
+                raise ValueError("edge probabilities must be finite and non-negative")
+            p = np.where(self._allowed(ct), p, 0.0)
+            for node in range(2, 2 + STEPS):
+                block = p[list(NODE_ROWS[node])]
+                mass = block.sum(axis=1)
+                others = np.array([mass[np.arange(node) != j].sum() for j in range(node)])
+                if not mass.sum() > 0:
+                    raise ValueError(f"edge probabilities of {ct} node {node} are all zero")
+                i1, o1, i2, o2 = (archs[:, col + k] for k in range(4))
+                out *= block[i1, o1] / mass.sum() * block[i2, o2] / others[i1]
+                col += 4
+        return out
+
     def random_arch(self, generator: torch.Generator | None = None) -> Arch:
         """A uniform discrete cell pair (RSPS / untrained single paths): per node two distinct
         inputs uniformly, each with a uniform non-``none`` candidate op of its edge."""
+        import torch
+
         arch: list[int] = []
         for ct in CELL_TYPES:
             allowed = self._allowed(ct)
@@ -315,10 +400,87 @@ class DartsCellSpace:
                     arch += [j, int(ok[int(torch.randint(len(ok), (1,), generator=generator))])]
         return tuple(arch)
 
+    # ------------------------------------------------------------------ networks
+    def build_supernet(self, profile, num_classes: int, dtype: torch.dtype | None = None):
+        """The DARTS search network (:class:`~.supernet.DartsSupernet`) of this space, its weights
+        initialised directly in ``dtype`` (default: the profile's), shape from
+        :func:`supernet_config`."""
+        import torch
+
+        from .supernet import DartsSupernet
+
+        old = torch.get_default_dtype()
+        torch.set_default_dtype(dtype if dtype is not None else profile.torch_dtype)
+        try:
+            return DartsSupernet(self, supernet_config(profile, num_classes))
+        finally:
+            torch.set_default_dtype(old)
+
+    def network(self, arch, num_classes: int, **kwargs):
+        """``NetworkCIFAR`` of ``arch`` (an arch tuple or a genotype string); ``kwargs`` are
+        :class:`~.network.NetworkConfig` fields (``C``, ``layers``, ``auxiliary``, ``pool_bn``;
+        defaults §8's C=36, 20 cells, auxiliary head)."""
+        from .network import NetworkCIFAR, NetworkConfig
+
+        arch = self.parse(arch) if isinstance(arch, str) else self.validate(arch)
+        return NetworkCIFAR(arch, self, NetworkConfig(num_classes=num_classes, **kwargs))
+
+    def model_info(self, arch: str, dataset: str = "cifar10", C: int = 36, layers: int = 20) -> dict[str, Any]:
+        """Parameters and FLOPs of ``NetworkCIFAR`` of the genotype string ``arch`` on a CIFAR dataset.
+
+        ``params``: without the auxiliary head (DARTS' ``count_parameters_in_MB`` convention, the
+        published "3.3M" of DARTS V2); ``params_with_aux``: with it; ``flops``: multiply-accumulates
+        of one 32x32 image through the inference network (convs and linear layers, the DARTS papers'
+        "FLOPs"; :func:`~.network.count_flops`), ``flops_m`` in millions. Built on the meta device.
+        """
+        from supernetbench.harness.data import NUM_CLASSES
+
+        from .network import NetworkConfig, count_flops, count_parameters
+
+        arch_t = self.parse(arch) if isinstance(arch, str) else self.validate(arch)
+        ds = str(dataset).strip().lower()
+        if ds not in ("cifar10", "cifar100"):
+            raise ValueError(f"the DARTS evaluation network is for 32x32 CIFAR images: dataset must be cifar10 or "
+                             f"cifar100, got {one_line(repr(dataset), 40)}")
+        num_classes = NUM_CLASSES[ds]
+        NetworkConfig(C=C, layers=layers, num_classes=num_classes)  # one clear error for a bad shape
+        shape = dict(C=C, layers=layers, num_classes=num_classes)
+        params = count_parameters(arch_t, self, **shape)
+        flops = count_flops(arch_t, self, **shape)
+        return {
+            "space": self.name,
+            "arch": self.format(arch_t),
+            "dataset": ds,
+            "num_classes": num_classes,
+            "input_size": 32,
+            "input_shape": [1, 3, 32, 32],
+            "C": C,
+            "layers": layers,
+            "params": params,
+            "params_with_aux": count_parameters(arch_t, self, **shape, auxiliary=True),
+            "params_mb": params / 1e6,
+            "flops": flops,
+            "flops_m": flops / 1e6,
+        }
+
     def _cell_type(self, cell_type: str) -> str:
         if cell_type not in CELL_TYPES:
             raise ValueError(f"cell type must be one of {', '.join(CELL_TYPES)}, got {cell_type!r:.40}")
         return cell_type
+
+
+def supernet_config(profile, num_classes: int, k: int = 1):
+    """The search-network shape of a profile (:class:`~.supernet.DartsSupernetConfig`).
+
+    ``C`` = ``profile.C``; ``layers = 3 * profile.N + 2``: ``N`` keeps its NB201 meaning, normal
+    cells per stage, with DARTS' two reduction cells between the three stages (reductions at
+    ``layers // 3 = N`` and ``2 * layers // 3 = 2N + 1``), so N=2 is the DARTS paper's 8 cells and
+    N=6 protocol §8's 20. ``k = 1`` (every channel through the ops, the DARTS paper) unless given:
+    §8's papers' runs used PC-DARTS ``k = 2``, which no profile field carries yet.
+    """
+    from .supernet import DartsSupernetConfig
+
+    return DartsSupernetConfig(C=profile.C, layers=3 * profile.N + 2, k=k, num_classes=num_classes)
 
 
 def _concat(node: ast.expr) -> tuple[int, ...] | None:
@@ -354,6 +516,7 @@ def _pairs_node(node: ast.expr) -> list[tuple[str, int]] | None:
     return out  # type: ignore[return-value]
 
 
+@SPACES.register("darts")
 class DartsSpace(DartsCellSpace):
     """``darts``: the papers' 7 ops on every edge (protocol §8)."""
 
@@ -361,6 +524,7 @@ class DartsSpace(DartsCellSpace):
     candidates = _uniform(DARTS_OPS)
 
 
+@SPACES.register("darts-s1")
 class DartsS1Space(DartsCellSpace):
     """``darts-s1``: RobustDARTS S1, the two strongest ops of each edge of a DARTS run."""
 
@@ -368,6 +532,7 @@ class DartsS1Space(DartsCellSpace):
     candidates = _s1()
 
 
+@SPACES.register("darts-s2")
 class DartsS2Space(DartsCellSpace):
     """``darts-s2``: RobustDARTS S2, {skip_connect, sep_conv_3x3} on every edge."""
 
@@ -375,6 +540,7 @@ class DartsS2Space(DartsCellSpace):
     candidates = _uniform(("skip_connect", "sep_conv_3x3"))
 
 
+@SPACES.register("darts-s3")
 class DartsS3Space(DartsCellSpace):
     """``darts-s3``: RobustDARTS S3, {none, skip_connect, sep_conv_3x3} on every edge."""
 
@@ -382,6 +548,7 @@ class DartsS3Space(DartsCellSpace):
     candidates = _uniform(("none", "skip_connect", "sep_conv_3x3"))
 
 
+@SPACES.register("darts-s4")
 class DartsS4Space(DartsCellSpace):
     """``darts-s4``: RobustDARTS S4, {noise, sep_conv_3x3} on every edge."""
 
@@ -389,7 +556,7 @@ class DartsS4Space(DartsCellSpace):
     candidates = _uniform(("noise", "sep_conv_3x3"))
 
 
-#: The DARTS-cell spaces by name (to be registered in ``SPACES`` once ``spaces/base.py`` exists).
+#: The DARTS-cell spaces by name (each registered in ``SPACES`` under it; ``BUILTIN_SPACES`` names this module).
 DARTS_SPACES: dict[str, type[DartsCellSpace]] = {
     cls.name: cls for cls in (DartsSpace, DartsS1Space, DartsS2Space, DartsS3Space, DartsS4Space)
 }

@@ -139,10 +139,26 @@ class DartsSupernet(nn.Module):
     def weight_shapes(self) -> dict[str, tuple[int, int]]:
         return self.space.weight_shapes
 
+    @property
+    def aux_skip_beta(self) -> float:
+        """DARTS-' auxiliary skip weight: always 0, the skip is not built into this network."""
+        return 0.0
+
+    @aux_skip_beta.setter
+    def aux_skip_beta(self, beta: float) -> None:
+        if beta:  # refused rather than ignored: a DARTS- run would silently train plain DARTS
+            raise NotImplementedError(f"DARTS-' auxiliary skip (beta={beta:g}) is not implemented in the DARTS "
+                                      "search network; darts- runs on the nb201 space")
+
     def forward(self, x: torch.Tensor, weights: Mapping[str, torch.Tensor] | None = None, *,
+                hard: Mapping[str, Sequence[int]] | None = None,
                 arch: Sequence[int] | None = None) -> torch.Tensor:
         """Logits. ``weights``: ``{"normal": (14, n_ops), "reduce": (14, n_ops)}`` op weights (a
-        mixture); or ``arch``: a discrete cell pair of the space, run as its 0/1 weights."""
+        mixture); or ``arch``: a discrete cell pair of the space, run as its 0/1 weights. ``hard``
+        (GDAS' one executed op per edge) is refused: not implemented in this network."""
+        if hard is not None:
+            raise NotImplementedError("GDAS' hard single-op edges (`hard=`) are not implemented in the DARTS "
+                                      "search network; gdas runs on the nb201 space")
         if (weights is None) == (arch is None):
             raise ValueError("pass exactly one of `weights` (mixture) or `arch` (discrete cells)")
         if arch is not None:

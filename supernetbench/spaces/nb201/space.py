@@ -52,6 +52,7 @@ class NB201Space(SearchSpace):
     capabilities: ClassVar[frozenset[str]] = frozenset({"table", "enumerable", "functional_classes"})
     ground_truth: ClassVar[str | None] = "NB201 table: 200-epoch mean test accuracy of all 15,625 archs"
     scoring_engines: ClassVar[frozenset[str]] = frozenset({"prefix", "batched"})
+    model_shape: ClassVar[tuple[str, ...]] = ("C", "N")  #: ``model_info``'s stem channels, cells per stage
     ops: ClassVar[tuple[str, ...]] = (
         "none",
         "skip_connect",
