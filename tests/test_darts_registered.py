@@ -353,3 +353,31 @@ def test_darts_cell_space_is_abstract_only_in_its_candidates():
     """Every DARTS space class is a complete SearchSpace (no abstract method left)."""
     for cls in DARTS_SPACES.values():
         assert issubclass(cls, DartsCellSpace) and not getattr(cls, "__abstractmethods__", None)
+
+
+def test_stage2_candidates_follow_the_papers_joint_softmax_over_raw_alphas():
+    """Protocol §8: per node, one softmax over the raw alphas of its (edge, op) block. Rows with
+    different normalisers make log(softmax(alpha)) a different law, so the context must use alpha."""
+    from types import SimpleNamespace
+
+    from supernetbench.selectors.base import SelectionContext
+
+    space = get_space("darts")
+    rng = np.random.default_rng(3)
+    alphas = {k: rng.normal(0, 2, shape) for k, shape in space.weight_shapes.items()}
+    probs = {k: np.exp(a) / np.exp(a).sum(1, keepdims=True) for k, a in alphas.items()}
+    run = SimpleNamespace(alphas=alphas, edge_probs=probs, algo="darts")
+    ctx = SelectionContext(run, space=space)
+    logits = ctx._edge_logits()
+    for k in alphas:
+        np.testing.assert_array_equal(logits[k], alphas[k])
+    # direct §8 on node 2 of the normal cell: softmax over the 2 x 7 block of raw alphas
+    block = alphas["normal"][:2]
+    direct = np.exp(block) / np.exp(block).sum()
+    np.testing.assert_allclose(space.node_law(logits, "normal", 2), direct, rtol=1e-12)
+    shifted = {k: np.log(p) for k, p in probs.items()}  # what the context drew from before
+    assert not np.allclose(space.node_law(shifted, "normal", 2), direct)
+    # a law that is not softmax(alpha) (e.g. DrNAS' Dirichlet mean) keeps its own probabilities
+    run2 = SimpleNamespace(alphas=alphas, edge_probs={k: np.full_like(p, 1 / p.shape[1]) for k, p in probs.items()},
+                           algo="drnas")
+    assert np.allclose(SelectionContext(run2, space=space)._edge_logits()["normal"], np.log(1 / 7))

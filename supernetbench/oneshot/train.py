@@ -137,6 +137,8 @@ class SearchRun:
     archprob: np.ndarray | None
     provides: frozenset[str]
     log: list[dict[str, Any]]
+    #: the method's raw architecture parameters per cell type (``arch.json``), None without any
+    alphas: dict[str, np.ndarray] | None = None
 
     @property
     def space_name(self) -> str:
@@ -192,6 +194,7 @@ class SearchRun:
             arch = read_json(path / name)
             ep = {k: np.asarray(v, dtype=np.float64) for k, v in arch["edge_probs"].items()} if arch["edge_probs"] else None
             provides = frozenset(arch["provides"])
+            alphas = {k: np.asarray(v, dtype=np.float64) for k, v in (arch.get("alphas") or {}).items()} or None
             name = "archprob.npy"
             n_archs = law_size(config.get("space", DEFAULT_SPACE))
             law = read_npy(path / name) if n_archs is not None else None
@@ -202,7 +205,7 @@ class SearchRun:
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             raise CorruptFileError(f"finished run {path} is damaged: {name}: {one_line(e)}; "
                                    "delete the run directory and train again") from None
-        return cls(path, config, ep, law, provides, log)
+        return cls(path, config, ep, law, provides, log, alphas)
 
 
 def law_size(space_name: str) -> int | None:

@@ -52,6 +52,20 @@ class IncompatiblePair(ValueError):
     """The Stage-1 method (or the search space) does not provide what the selector requires."""
 
 
+def _softmax_of(alphas: Mapping[str, np.ndarray], edge_probs: Mapping[str, np.ndarray]) -> bool:
+    """Whether ``edge_probs`` is the per-edge softmax of ``alphas`` (then the alphas are its logits)."""
+    if set(alphas) != set(edge_probs):
+        return False
+    for k, a in alphas.items():
+        a, p = np.asarray(a, dtype=np.float64), np.asarray(edge_probs[k], dtype=np.float64)
+        if a.shape != p.shape:
+            return False
+        e = np.exp(a - a.max(axis=1, keepdims=True))
+        if not np.allclose(e / e.sum(axis=1, keepdims=True), p, rtol=1e-6, atol=1e-9):
+            return False
+    return True
+
+
 @dataclass
 class SelectionContext:
     """What a selector may use; expensive parts are loaded on first use and cached.
@@ -161,6 +175,11 @@ class SelectionContext:
         if self.run.edge_probs is None:
             raise ValueError(f"Stage-1 method {self.run.algo!r} learns no per-edge distribution to draw candidates "
                              "from on this space; use --distribution uniform")
+        alphas = getattr(self.run, "alphas", None)
+        if alphas and _softmax_of(alphas, self.run.edge_probs):
+            # the law is softmax(alpha) per edge: alpha itself are its logits, and a sampler that
+            # normalises over several edges at once (DARTS, protocol §8) needs them unshifted
+            return {k: np.asarray(v, dtype=np.float64) for k, v in alphas.items()}
         with np.errstate(divide="ignore"):
             return {k: np.log(np.asarray(v, dtype=np.float64)) for k, v in self.run.edge_probs.items()}
 
