@@ -326,7 +326,8 @@ def cmd_list(args) -> int:
         print(f"  {n}: {needs}uses {d['uses']}")
     print("profiles:\n" + "\n".join(f"  {n}: {t}" for n, t in out["profiles"].items()))
     print("spaces:\n" + "\n".join(f"  {n}: capabilities {', '.join(d['capabilities']) or '(none)'}; "
-                                   f"ground truth: {d['ground_truth'] or '(none)'}" for n, d in out["spaces"].items()))
+                                   f"ground truth: {d['ground_truth'] or '(none)'}" + (f"; {d['notes']}" if d.get("notes") else "")
+                                   for n, d in out["spaces"].items()))
     if plugins:
         print("plugins:\n" + "\n".join(f"  {p['kind']} {p['name']}: {p['value']} ({p['distribution']} {p['version']})"
                                         for p in plugins))

@@ -306,7 +306,7 @@ DARTS_RUN = {"epochs": 1, "train_size": 32, "valid_size": 32, "batch_size": 16, 
              "valid_images": 16, "jacob_batch": 16, "score_images": 16, "score_batch_size": 16}
 
 
-@pytest.mark.parametrize("algo", ["darts", "rsps"])
+@pytest.mark.parametrize("algo", ["darts", "rsps", "gdas", "snas", "drnas"])
 def test_stage1_trains_on_the_darts_space(tmp_path, algo):
     space = get_space("darts")
     spec = RunSpec(algo, "cifar10", 0, get_profile("smoke", DARTS_RUN), space="darts")
@@ -328,19 +328,22 @@ def test_stage1_trains_on_the_darts_space(tmp_path, algo):
         for ct in CELL_TYPES:
             moved = np.abs(np.array(alphas[ct]) - start[ct].numpy())
             assert 1e-4 < moved.max() < 7e-4, ct  # 2 Adam steps of lr 3e-4 (a wrong start: ~4e-3 apart)
-    else:
+    elif algo == "rsps":
         assert run.log[0]["arch_loss"] is None
         assert all(np.array_equal(v, np.full((14, 7), 1 / 7)) for v in run.edge_probs.values())
+    else:  # gdas (a hard op on all 14 edges), snas, drnas: their alphas moved too
+        assert run.log[0]["arch_loss"] is not None
+        assert any(np.ptp(v) > 0 for v in run.edge_probs.values())
     net = run.load_supernet("cpu")  # the trained weights load back into the space's supernet
     assert isinstance(net, DartsSupernet) and len(net.cells) == 5 and net.config.C == 4
     x = torch.zeros(2, 3, 32, 32, dtype=torch.float64)
     assert net.eval()(x, arch=arch).shape == (2, 10)
 
 
-@pytest.mark.parametrize("algo, match", [("gdas", "hard single-op edges"), ("darts-", "auxiliary skip")])
+@pytest.mark.parametrize("algo, match", [("darts-", "auxiliary skip")])
 def test_methods_the_darts_network_lacks_are_refused(tmp_path, algo, match):
-    """GDAS' hard edges and DARTS-' auxiliary skip are not in the DARTS search network: a clear error,
-    never a run that silently trains something else (DARTS- with beta ignored would be plain DARTS)."""
+    """DARTS-' auxiliary skip is not in the DARTS search network: a clear error, never a run that
+    silently trains something else (DARTS- with beta ignored would be plain DARTS)."""
     spec = RunSpec(algo, "cifar10", 0, get_profile("smoke", {**DARTS_RUN, "epochs": 2, "C": 2}), space="darts")
     with pytest.raises(NotImplementedError, match=match):
         train_supernet(spec, runs_root=tmp_path, device="cpu", progress=False)
@@ -381,3 +384,26 @@ def test_stage2_candidates_follow_the_papers_joint_softmax_over_raw_alphas():
     run2 = SimpleNamespace(alphas=alphas, edge_probs={k: np.full_like(p, 1 / p.shape[1]) for k, p in probs.items()},
                            algo="drnas")
     assert np.allclose(SelectionContext(run2, space=space)._edge_logits()["normal"], np.log(1 / 7))
+
+
+def test_gdas_hard_edges_run_one_op_and_pass_gradients_to_all_logits():
+    """GDAS on the DARTS network (protocol §2/§8): with straight-through one-hot weights the hard
+    forward equals the mixture forward, and every edge's logits get a gradient."""
+    space = get_space("darts")
+    net = space.build_supernet(get_profile("smoke", {"C": 4}), 10)
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    logits = {ct: torch.randn(14, 7, dtype=torch.float64, requires_grad=True) for ct in CELL_TYPES}
+    index = {ct: logits[ct].argmax(1) for ct in CELL_TYPES}
+    weights = {}
+    for ct in CELL_TYPES:
+        p = logits[ct].softmax(1)
+        weights[ct] = torch.zeros_like(p).scatter_(1, index[ct][:, None], 1.0) - p.detach() + p
+    hard = {ct: [int(i) for i in index[ct]] for ct in CELL_TYPES}
+    out = net(x, weights=weights, hard=hard)
+    np.testing.assert_allclose(out.detach().numpy(), net(x, weights={k: w.detach() for k, w in weights.items()}).detach().numpy(),
+                               rtol=1e-9, atol=1e-12)
+    out.sum().backward()
+    assert all(bool((logits[ct].grad.abs().sum(1) > 0).all()) for ct in CELL_TYPES)
+    with pytest.raises(ValueError, match="needs the straight-through"):
+        net(x, arch=space.random_arch(torch.Generator().manual_seed(0)), hard=hard)

@@ -71,6 +71,8 @@ class SearchSpace(abc.ABC):
     ground_truth: ClassVar[str | None] = None
     #: scoring engines beyond the generic per-class loops (NB201: ``prefix``, ``batched``)
     scoring_engines: ClassVar[frozenset[str]] = frozenset()
+    #: how methods run on this space where that differs from NB201 (``supernetbench list`` shows it)
+    notes: ClassVar[str] = ""
     #: the shape options :meth:`model_info` takes (``model-info --C / --N / --layers``); the CLI
     #: refuses an option the space does not list
     model_shape: ClassVar[tuple[str, ...]] = ()
@@ -220,7 +222,8 @@ class SearchSpace(abc.ABC):
     @classmethod
     def describe(cls) -> dict[str, Any]:
         """What ``supernetbench list`` shows."""
-        return {"capabilities": sorted(cls.capabilities), "ground_truth": cls.ground_truth, "ops": len(cls.ops)}
+        out = {"capabilities": sorted(cls.capabilities), "ground_truth": cls.ground_truth, "ops": len(cls.ops)}
+        return {**out, "notes": cls.notes} if cls.notes else out
 
 
 @runtime_checkable

@@ -99,6 +99,9 @@ class DartsCellSpace(SearchSpace):
     cell_types: ClassVar[tuple[str, ...]] = CELL_TYPES
     #: ``model_info``'s shape: initial channels and number of cells of ``NetworkCIFAR``
     model_shape: ClassVar[tuple[str, ...]] = ("C", "layers")
+    notes: ClassVar[str] = ("gdas samples a hard op on all 14 edges of both cells, as the papers' code ran it "
+                            "(not a valid 2-in-edge cell, protocol §8); darts- is refused (its auxiliary skip "
+                            "is not in this network yet)")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -64,11 +64,15 @@ class MixedOp(nn.Module):
         self.ops = nn.ModuleList(make_op(name, self.c_op, stride, affine=False, pool_bn=True) for name in op_names)
         self.bypass = nn.MaxPool2d(2, 2) if k > 1 and stride == 2 else nn.Identity()
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, hard: int | None = None) -> torch.Tensor:
+        """``hard`` (GDAS): only op ``hard`` runs; the other ops add their scalar weight (0 under
+        straight-through) so that their logits still get gradients (``forward_gdas``, protocol §2)."""
         xa = x if self.k == 1 else x[:, : self.c_op]
         skip_zeros = not w.requires_grad
         out = None
-        for o, op in enumerate(self.ops):
+        if hard is not None:
+            out = self.ops[hard](xa) * w[hard] + torch.cat([w[:hard], w[hard + 1:]]).sum()
+        for o, op in enumerate(self.ops if hard is None else ()):
             if skip_zeros and float(w[o]) == 0.0:
                 continue
             term = w[o] * op(xa)
@@ -96,7 +100,8 @@ class SearchCell(nn.Module):
             for e, (_, frm) in enumerate(EDGES)
         )
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, w: torch.Tensor,
+                hard: Sequence[int] | None = None) -> torch.Tensor:
         states = [self.pre0(s0), self.pre1(s1)]
         for node in range(2, 2 + STEPS):
             acc = None
@@ -104,7 +109,7 @@ class SearchCell(nn.Module):
                 e = NODE_ROWS[node][j]
                 if not bool(w[e].any()):
                     continue  # edge absent from this (sub)cell
-                out = self.edges[e](states[j], w[e])
+                out = self.edges[e](states[j], w[e], None if hard is None else int(hard[e]))
                 acc = out if acc is None else acc + out
             if acc is None:  # no in-edge at all: the node is zero
                 ref = states[1][:, :, ::2, ::2] if self.reduction else states[1]
@@ -155,10 +160,10 @@ class DartsSupernet(nn.Module):
                 arch: Sequence[int] | None = None) -> torch.Tensor:
         """Logits. ``weights``: ``{"normal": (14, n_ops), "reduce": (14, n_ops)}`` op weights (a
         mixture); or ``arch``: a discrete cell pair of the space, run as its 0/1 weights. ``hard``
-        (GDAS' one executed op per edge) is refused: not implemented in this network."""
-        if hard is not None:
-            raise NotImplementedError("GDAS' hard single-op edges (`hard=`) are not implemented in the DARTS "
-                                      "search network; gdas runs on the nb201 space")
+        (GDAS, with ``weights``): per cell type, the one op each of the 14 edges executes - every
+        edge, as the papers' DARTS-space GDAS ran it (not a valid 2-in-edge cell; protocol §8)."""
+        if hard is not None and weights is None:
+            raise ValueError("`hard` (GDAS' executed ops) needs the straight-through `weights`")
         if (weights is None) == (arch is None):
             raise ValueError("pass exactly one of `weights` (mixture) or `arch` (discrete cells)")
         if arch is not None:
@@ -171,7 +176,7 @@ class DartsSupernet(nn.Module):
                 raise ValueError(f"{ct} weights must have shape {self.weight_shapes[ct]}, got {shape}")
         s0 = s1 = self.stem(x)
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, weights[cell.cell_type])
+            s0, s1 = s1, cell(s0, s1, weights[cell.cell_type], None if hard is None else hard[cell.cell_type])
         return self.classifier(self.global_pooling(s1).flatten(1))
 
     def weight_parameters(self) -> list[nn.Parameter]:
