@@ -156,8 +156,8 @@ def test_invalid_tuples_raise(bad):
 
 def test_get_space_unknown_lists_choices():
     assert isinstance(get_space("nb201"), NB201Space)
-    with pytest.raises(ValueError, match="valid choices: nb201"):
-        get_space("darts")
+    with pytest.raises(ValueError, match="valid choices: nb201, darts, darts-s1"):
+        get_space("nas-bench-301")
 
 
 # ------------------------------------------------------------------------------ isomorphism classes
