@@ -9,14 +9,15 @@ from pathlib import Path
 
 from supernetbench.algorithms import ALGORITHMS
 from supernetbench.gate import (  # noqa: F401  (re-exported for the suites and scripts)
-    DATASET_OVERRIDES, NUMERIC_ATOL, PROFILE, REFERENCE_SEEDS, build_reference, case_profile,
-    case_spec as _case_spec, case_values, data_root_for, evaluate_case, git_revision, read_reference,
-    stale_fields, suite_threads, write_reference,
+    DATASET_OVERRIDES, DEFAULT_CASE_SPACE, NUMERIC_ATOL, PROFILE, REFERENCE_SEEDS, SPACE_OVERRIDES, build_reference,
+    case_arch, case_profile, case_spec as _case_spec, case_values, data_root_for, evaluate_case, git_revision,
+    read_reference, stale_fields, suite_threads, write_reference,
 )
 from supernetbench.spaces.nb201.benchmark import DATASETS, load_ground_truth
 from supernetbench.harness.device import torch_threads
 from supernetbench.harness.store import cache_dir
 from supernetbench.selectors import SELECTORS
+from supernetbench.spaces import get_space
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
 #: cases CI runs on every change (the rest are marked ``slow``; run them with -m slow or -k).
@@ -29,8 +30,40 @@ def all_cases() -> list[tuple[str, str, str]]:
     return [(a, s, d) for d in DATASETS for a in ALGORITHMS.builtin_names() for s in SELECTORS.builtin_names()]
 
 
-def case_id(algo: str, selector: str, dataset: str) -> str:
-    return f"{algo}-{selector}-{dataset}"
+#: the other spaces' suite cases: space -> datasets (Stage 2 only: no table, no full-space scoring)
+SPACE_DATASETS: dict[str, tuple[str, ...]] = {"darts": ("cifar10",)}
+#: seeds of a space case's reference (the first asserted; the others stored as information)
+SPACE_REFERENCE_SEEDS = (0, 1, 2)
+
+
+def space_cases() -> list[tuple[str, str, str, str]]:
+    """(algo, selector, dataset, space) of every built-in method x selector on the other spaces."""
+    return [(a, s, d, sp) for sp, ds in SPACE_DATASETS.items() for d in ds
+            for a in ALGORITHMS.builtin_names() for s in SELECTORS.builtin_names()]
+
+
+def case_id(algo: str, selector: str, dataset: str, space: str = DEFAULT_CASE_SPACE) -> str:
+    """``algo-selector-dataset``, with ``:space`` for a space other than the default (``-k`` accepts
+    no ``@``; select one space's cases with ``-k ":darts"``, leave them out with ``-k "not :darts"``)."""
+    base = f"{algo}-{selector}-{dataset}"
+    return base if space == DEFAULT_CASE_SPACE else f"{base}:{space}"
+
+
+def reference_path(case: str, space: str = DEFAULT_CASE_SPACE, reference_dir: Path = REFERENCE_DIR) -> Path:
+    """``reference/<case>.json``; another space's cases under ``reference/<space>/``."""
+    return reference_dir / f"{case}.json" if space == DEFAULT_CASE_SPACE else reference_dir / space / f"{case}.json"
+
+
+def space_skip(algo: str, selector: str, space: str) -> str | None:
+    """Why (algo, selector) cannot run on ``space`` (a capability the space lacks), or None."""
+    from supernetbench.spaces import missing_capability
+
+    sp = get_space(space)
+    for cap in sorted(ALGORITHMS.get(algo).space_requires):
+        reason = missing_capability(sp, cap, f"Stage-1 method {algo!r}")
+        if reason:
+            return reason
+    return SELECTORS.get(selector).space_problem(sp)
 
 
 def incompatibility(algo: str, selector: str) -> str | None:
@@ -40,9 +73,12 @@ def incompatibility(algo: str, selector: str) -> str | None:
 
 
 def cases_without_reference(reference_dir: Path = REFERENCE_DIR) -> list[str]:
-    """Suite cases that have neither a reference JSON nor a declared incompatibility."""
-    return [case_id(a, s, d) for a, s, d in all_cases()
-            if incompatibility(a, s) is None and not (reference_dir / f"{case_id(a, s, d)}.json").exists()]
+    """Suite cases that have neither a reference JSON nor a declared incompatibility (or skip)."""
+    out = [case_id(a, s, d) for a, s, d in all_cases()
+           if incompatibility(a, s) is None and not (reference_dir / f"{case_id(a, s, d)}.json").exists()]
+    return out + [case_id(a, s, d, sp) for a, s, d, sp in space_cases()
+                  if incompatibility(a, s) is None and space_skip(a, s, sp) is None
+                  and not reference_path(case_id(a, s, d, sp), sp, reference_dir).exists()]
 
 
 def warm(algos: list[str], datasets: list[str], seeds: list[int]) -> None:

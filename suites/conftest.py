@@ -52,10 +52,10 @@ def reference_seeds(request) -> tuple[int, ...]:
 def evaluations():
     cache: dict = {}
 
-    def get(algo: str, dataset: str, seed: int):
-        key = (algo, dataset, seed)
+    def get(algo: str, dataset: str, seed: int, space: str = "nb201"):
+        key = (algo, dataset, seed, space)
         if key not in cache:
-            cache[key] = evaluate_case(algo, dataset, seed)
+            cache[key] = evaluate_case(algo, dataset, seed, space=space)
         return cache[key]
 
     return get

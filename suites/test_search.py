@@ -7,15 +7,20 @@ Selecting cases:
                                                   # and 'cifar10' matching 'cifar100'
     pytest suites -m "case(algo='darts')"         # marker kwargs (pytest >= 8.3)
     pytest suites -m slow                         # the cases CI does not run
+    pytest suites -k ":darts"                     # the DARTS-space cases (ids algo-selector-dataset:darts)
 Regenerate a reference (seed 0 asserted, seeds 0-4 stored as information): add --update-references.
+
+A space without a table (DARTS) has Stage 2 only: its cases assert the selected arch string exactly,
+the parameter count of its evaluation network and the selector's scores (seeds 0-2 stored).
 """
 from __future__ import annotations
 
 import pytest
 
 from casegrid import (
-    CI_ALGOS, CI_DATASETS, REFERENCE_SEEDS, all_cases, build_reference, case_profile, case_values,
-    incompatibility, read_reference, stale_fields, write_reference,
+    CI_ALGOS, CI_DATASETS, REFERENCE_SEEDS, SPACE_REFERENCE_SEEDS, all_cases, build_reference, case_arch, case_id,
+    case_profile, case_values, incompatibility, read_reference, reference_path, space_cases, space_skip, stale_fields,
+    write_reference,
 )
 from supernetbench.algorithms import ALGORITHMS
 from supernetbench.selectors import SELECTORS, IncompatiblePair
@@ -67,3 +72,60 @@ def test_case(algo, selector, dataset, evaluations, reference_dir, update_refere
             failures.append(f"{name} = {got.get(name)!r}, reference {r['value']!r} ± {r['atol']:g} "
                             f"(seeds {', '.join(map(str, seeds))}: {r['seed_mean']:.4f} ± {r['seed_std']:.4f})")
     assert not failures, f"{case_id}: " + "; ".join(failures) + f". If the change is intended, regenerate with: {regen}"
+
+
+def _space_params():
+    for algo, sel, ds, space in space_cases():
+        cid = case_id(algo, sel, ds, space)
+        marks = [pytest.mark.case(algo=algo, selector=sel, dataset=ds, space=space),
+                 pytest.mark.xdist_group(f"{algo}-{ds}:{space}")]
+        if algo not in CI_ALGOS or ds not in CI_DATASETS:
+            marks.append(pytest.mark.slow)
+        why = incompatibility(algo, sel)
+        if why:
+            marks.append(pytest.mark.xfail(raises=IncompatiblePair, strict=True, reason=why))
+        skip = space_skip(algo, sel, space)
+        if skip:
+            marks.append(pytest.mark.skip(reason=skip))
+        yield pytest.param(algo, sel, ds, space, id=cid, marks=marks)
+
+
+@pytest.mark.parametrize("algo, selector, dataset, space", list(_space_params()))
+def test_space_case(algo, selector, dataset, space, evaluations, reference_dir, update_references, reference_seeds):
+    """A case on a space without a table: train the smoke supernet, select, assert the selected arch,
+    its evaluation network's parameter count and the selector's scores against the reference."""
+    from supernetbench.spaces import get_space
+
+    cid = case_id(algo, selector, dataset, space)
+    SELECTORS.get(selector).check_compatible(ALGORITHMS.get(algo).provides, algo)
+    ev = evaluations(algo, dataset, SPACE_REFERENCE_SEEDS[0], space)
+    assert ev.scores is None and selector in ev.selections, f"{selector} produced no selection"
+    arch = case_arch(ev, selector)
+    sp = get_space(space)
+    assert sp.format(sp.parse(arch)) == arch  # a valid arch of the space (DARTS: 2 distinct in-edges per node)
+    got = case_values(ev, selector)
+    path = reference_path(cid, space, reference_dir)
+    profile = case_profile(dataset, space)
+    seeds = SPACE_REFERENCE_SEEDS if reference_seeds == REFERENCE_SEEDS else reference_seeds
+    regen = f'pytest suites -k "[{cid}]" --update-references'
+    if update_references:
+        evs = [ev] + [evaluations(algo, dataset, s, space) for s in seeds[1:]]
+        ref = build_reference(cid, [case_values(e, selector) for e in evs], ev, profile, seeds=seeds, command=regen)
+        ref["space"], ref["arch"] = space, arch
+        ref["seed_archs"] = [case_arch(e, selector) for e in evs]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_reference(path, ref)
+    ref = read_reference(path)
+    if ref is None:
+        pytest.fail(f"no reference for {cid}; generate it with: {regen}")
+    stale = stale_fields(ref, profile)
+    if stale:
+        pytest.fail(f"{cid}: reference is stale (made with other values of profile field(s) {', '.join(stale)}); "
+                    f"regenerate it deliberately with: {regen}")
+    failures = [] if arch == ref["arch"] else [f"selected {arch}, reference {ref['arch']}"]
+    for name, r in ref["values"].items():
+        if got.get(name) != pytest.approx(r["value"], abs=r["atol"]):
+            failures.append(f"{name} = {got.get(name)!r}, reference {r['value']!r} ± {r['atol']:g} "
+                            f"(seeds {', '.join(map(str, ref['reference_seeds']))}: {r['seed_mean']:.6g} ± "
+                            f"{r['seed_std']:.3g})")
+    assert not failures, f"{cid}: " + "; ".join(failures) + f". If the change is intended, regenerate with: {regen}"

@@ -43,3 +43,19 @@ def test_references_record_a_float64_profile_and_detect_stale_ones():
     assert stale_fields(ref, {**prof, "epochs": prof["epochs"] + 1}) == ["epochs"]
     assert stale_fields({"values": {}}, prof) == ["profile"]
     assert case_profile("cifar100")["train_size"] != prof["train_size"]
+
+
+def test_space_case_ids_and_tolerances():
+    from casegrid import case_id, reference_path  # noqa: PLC0415
+
+    from supernetbench.gate import SCORE_RTOL, value_atol
+
+    assert case_id("darts", "valid", "cifar10") == "darts-valid-cifar10"
+    assert case_id("darts", "valid", "cifar10", "darts") == "darts-valid-cifar10:darts"
+    assert reference_path("x:darts", "darts", Path("r")) == Path("r/darts/x:darts.json")
+    assert value_atol("params", 3e6) == NUMERIC_ATOL  # a count: exact
+    assert value_atol("score", 3.6e15) == pytest.approx(SCORE_RTOL * 3.6e15)  # synflow: relative
+    assert value_atol("score", 0.5) == NUMERIC_ATOL
+    assert case_profile("cifar10", "darts")["train_size"] < case_profile("cifar10")["train_size"]
+    ref = build_reference("x:darts", [{"params": 1.0, "score": 1e15}], _Ev(), case_profile("cifar10", "darts"), seeds=(0,))
+    assert ref["values"]["score"]["atol"] == pytest.approx(1e6) and "relative" in ref["tolerance_rule"]
