@@ -54,20 +54,31 @@ def _record_forward(net: torch.nn.Module, sink: list) -> None:
     def hook(_module, _args, kwargs):
         if kwargs.get("arch") is not None:
             sink.append([int(o) for o in kwargs["arch"]])
-        elif kwargs.get("hard") is not None:
-            sink.append([int(o) for o in kwargs["hard"]["cell"]])
+        elif kwargs.get("hard") is not None:  # every cell type's executed ops (NB201: "cell" only)
+            sink.append([int(o) for ct in kwargs["hard"] for o in kwargs["hard"][ct]])
 
     net.register_forward_pre_hook(hook, with_kwargs=True)
 
 
-def method_trajectory(variant: str) -> dict[str, Any]:
+#: the methods of the DARTS-space golden tier (a DARTS search network of 5 cells at C=2; rsps-biased
+#: needs a table, darts- the auxiliary skip, which the DARTS network does not have yet)
+DARTS_METHODS: tuple[str, ...] = tuple(a for a in ALGORITHMS.builtin_names() if a not in ("rsps-biased", "darts-"))
+
+
+def method_trajectory(variant: str, space: str = "nb201") -> dict[str, Any]:
     algo, options = METHOD_VARIANTS[variant]
     cls = ALGORITHMS.get(algo)
     p = get_profile("paper")
     torch.manual_seed(0)
-    net = build_supernet(SupernetConfig(C=2, N=1, num_classes=10), DTYPE)
+    if space == "nb201":
+        net, sp = build_supernet(SupernetConfig(C=2, N=1, num_classes=10), DTYPE), NB201Space()
+    else:
+        from supernetbench.spaces import get_space
+
+        sp = get_space(space)
+        net = sp.build_supernet(get_profile("smoke", {"C": 2, "N": 1}), 10, DTYPE)
     ctx = RunContext(dataset="cifar10", epochs=EPOCHS, device=torch.device("cpu"), seed=0, dtype=DTYPE)
-    method = cls(cls.make_config(options), space=NB201Space(), ctx=ctx)
+    method = cls(cls.make_config(options), space=sp, ctx=ctx)
     method.prepare(net)
     opt = torch.optim.SGD(net.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
     ops: list = []
@@ -83,7 +94,8 @@ def method_trajectory(variant: str) -> dict[str, Any]:
             steps.append({"loss": float(loss.detach()), "arch_loss": arch_loss, "ops": list(ops),
                           "alphas": [float(v) for a in method.alphas.values() for v in a.detach().flatten()],
                           "epoch_log": {k: v for k, v in method.epoch_log().items() if isinstance(v, (int, float))}})
-    return {"case": f"method:{variant}", "algo": algo, "options": options, "steps": steps,
+    case = f"method:{variant}" if space == "nb201" else f"method:{variant}@{space}"
+    return {"case": case, "algo": algo, "options": options, "steps": steps,
             "weight_sums": {k: float(v.double().sum()) for k, v in net.state_dict().items() if v.is_floating_point()}}
 
 
@@ -92,21 +104,22 @@ TINY_RUN = {"C": 2, "epochs": 1, "train_size": 64, "valid_size": 64, "score_imag
             "num_samples": 12, "valid_images": 16, "jacob_batch": 8, "perturb_epochs": 1, "perturb_valid_images": 16}
 
 
-def tiny_run(algo: str, runs_root: Path):
+def tiny_run(algo: str, runs_root: Path, space: str = "nb201"):
     """A finished (content-addressed, reused) tiny smoke run of ``algo``."""
     from supernetbench.oneshot.train import RunSpec, train_supernet
 
-    spec = RunSpec(algo, "cifar10", 0, get_profile("smoke", TINY_RUN))
+    spec = RunSpec(algo, "cifar10", 0, get_profile("smoke", TINY_RUN), space=space)
     return train_supernet(spec, runs_root=runs_root, device="cpu", progress=False)
 
 
-def selector_output(name: str, algo: str, gt, runs_root: Path) -> dict[str, Any]:
-    """``name`` on the tiny run of ``algo`` (Stage 2 alone: candidates scored on demand)."""
+def selector_output(name: str, algo: str, gt, runs_root: Path, space: str = "nb201") -> dict[str, Any]:
+    """``name`` on the tiny run of ``algo`` (Stage 2 alone: candidates scored on demand); on a space
+    without a table (``gt`` None) the selected arch string and the candidates' scores."""
     from supernetbench.pipeline.evaluate import run_selectors, selection_context
     from supernetbench.selectors import IncompatiblePair
 
-    case = f"selector:{name}@{algo}"
-    ctx = selection_context(tiny_run(algo, runs_root), gt, device=torch.device("cpu"))
+    case = f"selector:{name}@{algo}" if space == "nb201" else f"selector:{name}@{algo}@{space}"
+    ctx = selection_context(tiny_run(algo, runs_root, space), gt, device=torch.device("cpu"))
     try:
         sel = run_selectors(ctx, [name], skip_incompatible=False)[name]
     except IncompatiblePair as e:

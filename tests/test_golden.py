@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from golden import METHOD_VARIANTS, check_golden, method_trajectory, selector_output
+from golden import DARTS_METHODS, METHOD_VARIANTS, check_golden, method_trajectory, selector_output
 from supernetbench.algorithms import ALGORITHMS
 from supernetbench.selectors import SELECTORS
 
@@ -20,6 +20,13 @@ def test_method_golden(variant, update_golden, torch_single_thread):
     check_golden(method_trajectory(variant), update_golden)
 
 
+@pytest.mark.parametrize("algo", DARTS_METHODS)
+def test_method_golden_on_the_darts_space(algo, update_golden, torch_single_thread):
+    """Every method's update math on the DARTS search network (two cell types; GDAS: a hard op on
+    all 14 edges of both)."""
+    check_golden(method_trajectory(algo, "darts"), update_golden)
+
+
 @pytest.fixture(scope="session")
 def tiny_runs_root(tmp_path_factory):
     return tmp_path_factory.mktemp("tiny-runs")
@@ -31,6 +38,13 @@ def test_selector_golden(name, algo, update_golden, gt, tiny_runs_root, torch_si
     """Every selector on every Stage-1 method (tiny real runs): exact output, or the stated
     incompatibility."""
     check_golden(selector_output(name, algo, gt, tiny_runs_root), update_golden)
+
+
+@pytest.mark.parametrize("algo", ["darts", "rsps"])
+@pytest.mark.parametrize("name", ["prune", "valid", "synflow", "jacob_cov"])
+def test_selector_golden_on_the_darts_space(name, algo, update_golden, tiny_runs_root, torch_single_thread):
+    """The selectors on tiny DARTS-space runs (no table: the genotype and the candidates' scores)."""
+    check_golden(selector_output(name, algo, None, tiny_runs_root, "darts"), update_golden)
 
 
 # ------------------------------------------------------------------------------ sensitivity
