@@ -2,7 +2,8 @@
 ``darts``, ``darts-s1`` .. ``darts-s4``, the registry and capabilities, the profile -> search-network
 mapping, the stand-alone network and ``model_info``, ``arch_probs`` against the closed-form law of the
 §8 sampler, the CLI (``space info``, ``model-info``, ``list``) and Stage-1 training through the generic
-loop (``darts``, ``rsps``) at the ``smoke`` profile.
+loop (``darts``, ``rsps``, ``gdas``, ``snas``, ``drnas``, ``darts-`` with its auxiliary skip) at the ``smoke``
+profile, the profile's partial channels ``k`` and the §8 preset ``darts-paper``.
 
 Independent oracles: the public parameter counts of tests/test_darts_networks.py (DARTS V2:
 3,349,342 without the auxiliary head at C=36 / 20 cells; the DARTS search network at C=16 / 8 cells:
