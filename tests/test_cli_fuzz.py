@@ -231,7 +231,7 @@ def test_overrides_accept_sensible_values():
                 "bn_mode": "running", "recalib_batches": "2", "score_augment": "yes", "num_samples": "10",
                 "dtype": "float64", "reference": "on", "valid_images": "none", "jacob_batch": "8",
                 "perturb_epochs": "0", "perturb_lr": "0.01", "perturb_valid_images": "32", "rsps_biased_epochs": "250",
-                "gt_split": "papers", "jacob_bn": "first-train", "checkpoint_every": "5"}
+                "gt_split": "papers", "jacob_bn": "first-train", "checkpoint_every": "5", "k": "2", "arch_lr": "6e-4"}
     assert set(sensible) == set(PROFILE_FIELDS)
     for field, value in sensible.items():
         _, spec, err = _spec_of("--set", f"{field}={value}")

@@ -2,7 +2,8 @@
 ``darts``, ``darts-s1`` .. ``darts-s4``, the registry and capabilities, the profile -> search-network
 mapping, the stand-alone network and ``model_info``, ``arch_probs`` against the closed-form law of the
 §8 sampler, the CLI (``space info``, ``model-info``, ``list``) and Stage-1 training through the generic
-loop (``darts``, ``rsps``) at the ``smoke`` profile.
+loop (``darts``, ``rsps``, ``gdas``, ``snas``, ``drnas``, ``darts-`` with its auxiliary skip) at the ``smoke``
+profile, the profile's partial channels ``k`` and the §8 preset ``darts-paper``.
 
 Independent oracles: the public parameter counts of tests/test_darts_networks.py (DARTS V2:
 3,349,342 without the auxiliary head at C=36 / 20 cells; the DARTS search network at C=16 / 8 cells:
@@ -118,6 +119,38 @@ def test_build_supernet_is_the_darts_search_network():
         net = space.build_supernet(get_profile("paper", {"C": 16, "N": 2}), 10)
     assert isinstance(net, DartsSupernet) and net.space is space and len(net.cells) == 8
     assert sum(p.numel() for p in net.parameters()) == 1_930_618
+
+
+def test_profile_k_reaches_the_search_network():
+    """The profile's k is the search network's partial channels (k=1: every channel, the default)."""
+    space = get_space("darts")
+    assert supernet_config(get_profile("smoke", {"k": 2}), 10).k == 2
+    net = space.build_supernet(get_profile("smoke", {"k": 2}), 10)
+    assert net.config.k == 2 and all(e.c_op == cell.c // 2 for cell in net.cells for e in cell.edges)
+    x = torch.zeros(2, 3, 32, 32, dtype=torch.float64)
+    assert net(x, arch=space.random_arch(torch.Generator().manual_seed(0))).shape == (2, 10)
+    with pytest.raises(ValueError, match="multiple of 2\\*k"):
+        space.build_supernet(get_profile("smoke", {"k": 4, "C": 4}), 10)
+
+
+def test_darts_paper_preset_builds_the_section8_search_network():
+    """darts-paper (protocol §8): 20 cells at C=36, reductions at cells 6 and 13, k=2; parameters as
+    the network written out (tests/test_darts_networks.py); darts-search: DARTS' 8 cells, 1,930,618."""
+    from tests.test_darts_networks import search_network_params
+
+    space = get_space("darts")
+    with torch.device("meta"):
+        net = space.build_supernet(get_profile("darts-paper"), 10)
+        small = space.build_supernet(get_profile("darts-search"), 10)
+    assert (net.config.C, net.config.layers, net.config.k, len(net.cells)) == (36, 20, 2, 20)
+    assert [i for i, c in enumerate(net.cells) if c.reduction] == [6, 13]
+    assert {p.dtype for p in net.parameters()} == {torch.float32}
+    n = sum(p.numel() for p in net.parameters())
+    assert n == search_network_params(36, 20, 2) == 6_622_390
+    assert sum(p.numel() for p in small.parameters()) == 1_930_618 and small.config.k == 1
+    with torch.device("meta"):
+        net.add_aux_skip()  # darts- at §8: + a FactorizedReduce on the 8 stride-2 edges of both reduction cells
+    assert sum(p.numel() for p in net.parameters()) - n == 8 * (36 ** 2 + 72 ** 2)
 
 
 def test_build_supernet_dtype_and_classes():
@@ -340,16 +373,40 @@ def test_stage1_trains_on_the_darts_space(tmp_path, algo):
     assert net.eval()(x, arch=arch).shape == (2, 10)
 
 
-@pytest.mark.parametrize("algo, match", [("darts-", "auxiliary skip")])
-def test_methods_the_darts_network_lacks_are_refused(tmp_path, algo, match):
-    """DARTS-' auxiliary skip is not in the DARTS search network: a clear error, never a run that
-    silently trains something else (DARTS- with beta ignored would be plain DARTS)."""
-    spec = RunSpec(algo, "cifar10", 0, get_profile("smoke", {**DARTS_RUN, "epochs": 2, "C": 2}), space="darts")
-    with pytest.raises(NotImplementedError, match=match):
-        train_supernet(spec, runs_root=tmp_path, device="cpu", progress=False)
+@pytest.mark.parametrize("k", [1, 2])
+def test_darts_minus_trains_on_the_darts_space(tmp_path, k):
+    """darts- at smoke (k=2: PC-DARTS' partial channels as §8): its auxiliary skip is built (the
+    stride-2 edges' FactorizedReduce weights are in supernet.pt), beta is logged, and the stored
+    supernet loads back with it; the profile's arch_lr reaches the method."""
+    space = get_space("darts")
+    prof = get_profile("smoke", {**DARTS_RUN, "epochs": 2, "k": k, "arch_lr": 6e-4})
+    run = train_supernet(RunSpec("darts-", "cifar10", 0, prof, space="darts"), runs_root=tmp_path, device="cpu",
+                         progress=False)
+    config = json.loads((run.path / "config.json").read_text())
+    assert config["method_config"]["arch_lr"] == 6e-4 and config["profile"].get("k", 1) == k  # k=1: left out
+    assert [e["beta"] for e in run.log] == [1.0, 0.0]  # the method's decay over 2 epochs
+    assert all(np.isfinite(e["train_loss"]) and e["arch_loss"] is not None for e in run.log)
+    assert_valid_cell(space, space.parse(run.log[-1]["genotype"]))
+    stored = torch.load(run.path / "supernet.pt", weights_only=True)
+    aux = [key for key in stored if ".aux_skip." in key]
+    assert aux and all(".edges." in key for key in aux)
+    net = run.load_supernet("cpu")
+    assert net.config.aux_skip and net.config.k == k and net.aux_skip_beta == 0.0
+    arch = space.parse(run.log[-1]["genotype"])
+    assert net.eval()(torch.zeros(2, 3, 32, 32, dtype=torch.float64), arch=arch).shape == (2, 10)
+
+
+def test_the_auxiliary_skip_needs_its_modules():
+    """A network built without the skip refuses a non-zero beta (never trains plain DARTS silently);
+    beta = 0 (scoring, the end of a DARTS- forward) is always allowed."""
     net = get_space("darts").build_supernet(get_profile("smoke", {"C": 2}), 10)
-    net.aux_skip_beta = 0.0  # what scoring and the end of a DARTS- forward set: allowed, a no-op
-    assert net.aux_skip_beta == 0.0
+    net.aux_skip_beta = 0.0
+    assert net.aux_skip_beta == 0.0 and not net.config.aux_skip
+    with pytest.raises(RuntimeError, match="auxiliary skip .* needs its modules"):
+        net.aux_skip_beta = 0.5
+    net.add_aux_skip()
+    net.aux_skip_beta = 0.5
+    assert net.aux_skip_beta == 0.5
 
 
 def test_darts_cell_space_is_abstract_only_in_its_candidates():

@@ -66,6 +66,24 @@ def test_nb201_run_keys_are_unchanged():
     assert run_dir_for(RunSpec("darts", space="toy"), "r").name.startswith("darts@toy-cifar10-s0-smoke-")
 
 
+def test_nb201_refuses_partial_channels(tmp_path):
+    """The NB201 supernet has no partial channels: k != 1 is one clear error (never run as k = 1);
+    k = 1 (the default, every NB201 run) builds the same network as before the field existed."""
+    nb = get_space("nb201")
+    for prof in (get_profile("smoke", {"k": 2}), get_profile("darts-paper")):
+        with pytest.raises(ValueError, match=r"profile field k=2: the nb201 supernet has no partial channels"):
+            nb.build_supernet(prof, 10)
+    with pytest.raises(ValueError, match="no partial channels"):
+        train_supernet(RunSpec("darts", profile=get_profile("smoke", {"k": 2, "epochs": 1, "train_size": 32,
+                                                                       "valid_size": 32})),
+                       runs_root=tmp_path, device="cpu", progress=False)
+    torch.manual_seed(0)
+    a = nb.build_supernet(get_profile("smoke", {"C": 2}), 10).state_dict()
+    torch.manual_seed(0)
+    b = nb.build_supernet(get_profile("smoke", {"C": 2, "k": 1}), 10).state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 # ------------------------------------------------------------------------------------ the toy, end to end
 TOY_RUN = {"C": 2, "epochs": 1, "train_size": 32, "valid_size": 32, "score_images": 8, "score_batch_size": 8,
            "num_samples": 6, "valid_images": 8, "jacob_batch": 8, "batch_size": 16, "dtype": "float32"}

@@ -7,6 +7,13 @@ cosine to 0.001, momentum 0.9, wd 3e-4, clip 5, the 25k/25k search split; Stage 
 matching their numbers (protocol §11): eval-mode running-statistics BN for scoring (P1), DARTS-
 beta = 1 throughout (P3), augmented scoring images (P6), and the 250-epoch idealised baseline R_I.
 ``smoke`` and ``demo`` are tiny CPU budgets (CI, the README demo).
+
+The DARTS cell spaces (``--space darts``, ``darts-s1`` .. ``darts-s4``) have their own Stage-1 presets,
+named rather than looked up per space, so ``paper`` means one thing on every space and a stored
+profile is rebuilt from its name alone: ``darts-paper`` is protocol §8 (the papers' DARTS-space
+search: C=36, 20 cells, PC-DARTS k=2, 50 epochs, SGD lr 0.1 cosine to 0, arch Adam lr 6e-4) and
+``darts-search`` the DARTS paper's search network (Liu et al., ICLR 2019, Sec. 3.1.1 / App. A.1.1:
+C=16, 8 cells, all channels, 50 epochs, SGD lr 0.025 cosine to 0.001 as its code, arch Adam lr 3e-4).
 """
 from __future__ import annotations
 
@@ -81,6 +88,14 @@ class Profile:
     # added later; their defaults are left out of every dict (see HIDDEN_DEFAULTS)
     gt_split: str = "table"
     jacob_bn: str = "train"
+    # PC-DARTS' partial channels (Xu et al., ICLR 2020, Sec. 3.2; protocol §8's DARTS-space runs: k = 2):
+    # only 1/k of each edge's channels go through its ops. A space whose supernet has none (nb201, whose
+    # runs all had k = 1, protocol §3.1) refuses k != 1
+    k: int = 1
+    # the Stage-1 architecture optimiser's Adam lr: the value of the method option ``arch_lr`` for every
+    # method that has it (None = the method's own default, 3e-4 = protocol §3.1; protocol §8's
+    # DARTS-space runs: 6e-4). An explicit ``--opt arch_lr=...`` wins over it
+    arch_lr: float | None = None
 
     def __post_init__(self) -> None:  # every field checked here, so a bad value fails before any work
         if not (isinstance(self.name, str) and re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", self.name)):
@@ -93,6 +108,9 @@ class Profile:
                 check_int(f"profile field {f}", getattr(self, f), lo, hi)
         for f in ("lr", "lr_min", "momentum", "weight_decay", "grad_clip", "perturb_lr"):
             check_float(f"profile field {f}", getattr(self, f), 0.0, 1.0 if f == "momentum" else None)
+        if self.arch_lr is not None and not check_float("profile field arch_lr", self.arch_lr, 0.0) > 0:
+            raise ValueError(f"profile field arch_lr must be None (the method's default) or a number > 0, "
+                             f"got {self.arch_lr}")
         if not self.perturb_lr > 0:
             raise ValueError(f"profile field perturb_lr must be a finite number > 0, got {self.perturb_lr}")
         if not isinstance(self.score_augment, bool) or not isinstance(self.reference, bool):
@@ -126,16 +144,17 @@ class Profile:
 #: Profile fields that change Stage-1 training, hashed into a run's identity ...
 STAGE1_FIELDS = ("name", "C", "N", "epochs", "batch_size", "lr", "lr_min", "momentum", "weight_decay",
                  "grad_clip", "split", "train_size", "valid_size", "reference", "dtype", "rsps_biased_epochs",
-                 "gt_split", "checkpoint_every")  # gt_split: the biased sampler of rsps-biased trains on it
+                 "gt_split", "checkpoint_every", "k", "arch_lr")  # gt_split: rsps-biased's sampler trains on it
 #: ... of which these enter the hash only when set (None keeps the identity runs had before they existed)
-STAGE1_UNSET_UNHASHED = ("rsps_biased_epochs", "checkpoint_every")
+STAGE1_UNSET_UNHASHED = ("rsps_biased_epochs", "checkpoint_every", "arch_lr")
 #: ... and those that only change scoring or Stage 2. Every field is in exactly one (tested).
 LATER_FIELDS = ("score_images", "score_batch_size", "bn_mode", "recalib_batches", "score_augment", "num_samples",
                 "valid_images", "jacob_batch", "perturb_epochs", "perturb_lr", "perturb_valid_images", "jacob_bn")
 #: fields added after references, runs and selections were stored, with the value that reproduces
 #: the behaviour before them: at that value they are left out of ``to_dict``, ``stage1_dict`` and
 #: the Stage-2 keys, so no stored key or reference moves (tested)
-HIDDEN_DEFAULTS: dict[str, Any] = {"gt_split": "table", "jacob_bn": "train", "checkpoint_every": None}
+HIDDEN_DEFAULTS: dict[str, Any] = {"gt_split": "table", "jacob_bn": "train", "checkpoint_every": None, "k": 1,
+                                   "arch_lr": None}
 
 
 def is_hidden_default(field_name: str, value: Any) -> bool:
@@ -145,7 +164,7 @@ _INT_RANGES = {"C": C_RANGE, "N": N_RANGE, "epochs": (0, None), "batch_size": (1
                "valid_size": (1, None), "score_images": (1, None), "score_batch_size": (1, None),
                "recalib_batches": (1, None), "num_samples": (1, None), "valid_images": (1, None),
                "jacob_batch": (1, None), "perturb_epochs": (0, None), "perturb_valid_images": (1, None),
-               "rsps_biased_epochs": (0, None), "checkpoint_every": (1, None)}
+               "rsps_biased_epochs": (0, None), "checkpoint_every": (1, None), "k": (1, 16)}
 _OPTIONAL = ("train_size", "valid_size", "valid_images", "perturb_valid_images", "rsps_biased_epochs",
              "checkpoint_every")
 
@@ -169,7 +188,22 @@ SIGNAL = PAPER.replace(
     name="signal", C=8, N=1, epochs=40, train_size=8192, valid_size=1024, score_images=64, score_batch_size=64,
     valid_images=64, perturb_epochs=2, perturb_valid_images=256, checkpoint_every=10,
 )
-PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, DEMO, SIGNAL, PAPER, REFERENCE)}
+#: protocol §8, the papers' DARTS-space Stage 1 (``two_stage/DARTS-space/train_search.py`` defaults, k from
+#: the README / run directories ``-init_pc-2``): C=36, 20 cells (N=6: layers = 3N + 2), PC-DARTS k=2,
+#: 50 epochs, batch 64, SGD lr 0.1 cosine to 0.0, momentum 0.9, wd 3e-4, clip 5, the 25k/25k split,
+#: arch Adam lr 6e-4. Already the defaults: arch betas (0.5, 0.999) and wd 1e-3 (method options
+#: ``arch_betas``, ``arch_weight_decay``), tau 10 -> 0.1 (``tau_max``, ``tau_min``). Not expressible
+#: here: DARTS-'s beta, which §8's code decays over a fixed 50-epoch window, ``min(1, (E - e - 1) / 50)``
+#: (0.98 -> 0 over E = 50 epochs); the method's ``decay`` uses a window of E / 2 (1 for 25 epochs,
+#: then to 0) and reads no profile field. Stage 2 keeps ``paper``'s fields.
+DARTS_PAPER = PAPER.replace(name="darts-paper", C=36, N=6, k=2, epochs=50, lr=0.1, lr_min=0.0, arch_lr=6e-4)
+#: the DARTS paper's search network (Liu et al., ICLR 2019, App. A.1.1, quark0/darts ``train_search.py``):
+#: C=16, 8 cells (N=2), every channel through the ops (k=1), 50 epochs, batch 64, SGD lr 0.025 cosine to
+#: 0.001 (the code's ``learning_rate_min``; the paper says "annealed down to zero"), momentum 0.9, wd 3e-4,
+#: clip 5, half of the training set each for weights and alphas, arch Adam lr 3e-4, betas (0.5, 0.999),
+#: wd 1e-3 (the method defaults). Only C, N and epochs differ from ``paper``.
+DARTS_SEARCH = PAPER.replace(name="darts-search", N=2, epochs=50)
+PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, DEMO, SIGNAL, PAPER, REFERENCE, DARTS_PAPER, DARTS_SEARCH)}
 #: one line per preset for `supernetbench list` and the README.
 PROFILE_NOTES: dict[str, str] = {
     "smoke": "CI budget on CPU (C=4, N=1, 4 epochs, 1,024/512 images, float64)",
@@ -183,6 +217,11 @@ PROFILE_NOTES: dict[str, str] = {
                  "rsps-biased (R_I) trained 250 epochs, the papers' ground-truth splits (P8: Stage-1 metrics and "
                  "biased sampler on ori-test, Stage-2 results on x-test, where the table has them), jacob_cov "
                  "with the first candidate in train-mode BN and the rest in eval mode, a fresh batch each (P5)",
+    "darts-paper": "the papers' DARTS-space Stage 1 (protocol §8; for --space darts / darts-s1..s4): C=36, 20 "
+                   "cells, PC-DARTS k=2, 50 epochs, SGD lr 0.1 cosine to 0, arch lr 6e-4 (DARTS- beta: the "
+                   "method's decay, not §8's 50-epoch window)",
+    "darts-search": "the DARTS paper's search network (for --space darts / darts-s1..s4): C=16, 8 cells, k=1, "
+                    "50 epochs, SGD lr 0.025 cosine to 0.001, arch lr 3e-4",
 }
 
 

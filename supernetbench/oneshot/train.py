@@ -282,7 +282,7 @@ def train_supernet(
     from ..spaces import get_space, require
 
     cls = ALGORITHMS.get(spec.algo)
-    method_cfg = cls.make_config(dict(spec.method_options))
+    method_cfg = cls.make_config(method_overrides(cls, spec))
     space = get_space(spec.space)
     for cap in sorted(cls.space_requires):
         require(space, cap, f"Stage-1 method {spec.algo!r}")
@@ -296,6 +296,24 @@ def train_supernet(
                 print(f"reusing {run_dir}, finished by another process", file=sys.stderr, flush=True)
             return SearchRun.load(run_dir)
         return _train(spec, cls, method_cfg, space, run_dir, device, progress, stop_after_epoch)
+
+
+def method_overrides(cls, spec: RunSpec) -> dict[str, Any]:
+    """The options the run's method is configured with: its explicit ``method_options``, over the
+    profile's ``arch_lr`` where the profile sets one and the method has that option (protocol §8's
+    DARTS-space runs: 6e-4; unset, every method keeps its own default)."""
+    opts = dict(spec.method_options)
+    if spec.profile.arch_lr is not None and "arch_lr" in {f.name for f in dataclasses.fields(cls.Config)}:
+        opts.setdefault("arch_lr", spec.profile.arch_lr)
+    return opts
+
+
+def uses_aux_skip(cls) -> bool:
+    """Whether Stage-1 method ``cls`` runs DARTS-'s auxiliary skip (sets ``net.aux_skip_beta``):
+    ``darts-`` and every method derived from it."""
+    from ..algorithms.darts_minus import DartsMinus
+
+    return issubclass(cls, DartsMinus)
 
 
 def train_step(method, net: nn.Module, opt: torch.optim.Optimizer, train_batch: tuple[torch.Tensor, torch.Tensor],
@@ -327,7 +345,10 @@ def _train(spec: RunSpec, cls, method_cfg, space, run_dir: Path, device, progres
     set_seed(spec.seed)
     data = cached_search_data(spec.data_config()).to(dev)
     dtype = p.torch_dtype
-    net = space.build_supernet(p, data.num_classes, dtype).to(dev)
+    net = space.build_supernet(p, data.num_classes, dtype)
+    if uses_aux_skip(cls) and hasattr(net, "add_aux_skip"):  # a network whose auxiliary skip has weights
+        net.add_aux_skip()  # (DARTS' stride-2 edges) builds them now: before the optimiser and any resume
+    net = net.to(dev)
     if dev.type == "cpu" and dtype == torch.float32:  # oneDNN's channels-last kernels: 2-5x faster convs on
         net = net.to(memory_format=torch.channels_last)  # CPU (benchmarks/README.md); float64 has none
     ctx = RunContext(dataset=spec.dataset, epochs=p.epochs, device=dev, seed=spec.seed, reference=p.reference,

@@ -107,7 +107,10 @@ class SearchSpace(abc.ABC):
     def build_supernet(self, profile, num_classes: int, dtype=None):
         """The space's weight-sharing network at the profile's ``C`` / ``N`` in ``dtype``. It takes
         ``net(x, weights={cell_type: (edges, ops)})`` (mixture) or ``net(x, arch=...)`` (single path),
-        and carries ``net.space`` (this space)."""
+        and carries ``net.space`` (this space) and ``net.aux_skip_beta`` (DARTS-'s auxiliary skip,
+        0 = none). A network whose auxiliary skip has weights builds them in ``net.add_aux_skip()``,
+        which the Stage-1 loop calls for ``darts-`` before making the optimiser. A profile field the
+        network cannot honour (e.g. partial channels ``k != 1``) is refused here, never ignored."""
 
     # ------------------------------------------------------------------ defaults
     def op_names(self, cell_type: str, edge: int) -> tuple[str, ...]:

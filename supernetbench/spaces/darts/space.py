@@ -100,8 +100,9 @@ class DartsCellSpace(SearchSpace):
     #: ``model_info``'s shape: initial channels and number of cells of ``NetworkCIFAR``
     model_shape: ClassVar[tuple[str, ...]] = ("C", "layers")
     notes: ClassVar[str] = ("gdas samples a hard op on all 14 edges of both cells, as the papers' code ran it "
-                            "(not a valid 2-in-edge cell, protocol §8); darts- is refused (its auxiliary skip "
-                            "is not in this network yet)")
+                            "(not a valid 2-in-edge cell, protocol §8); darts-'s auxiliary skip is a "
+                            "FactorizedReduce on the stride-2 edges (the DARTS- and papers' code); presets "
+                            "darts-paper (§8) and darts-search (the DARTS paper)")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -406,8 +407,8 @@ class DartsCellSpace(SearchSpace):
     # ------------------------------------------------------------------ networks
     def build_supernet(self, profile, num_classes: int, dtype: torch.dtype | None = None):
         """The DARTS search network (:class:`~.supernet.DartsSupernet`) of this space, its weights
-        initialised directly in ``dtype`` (default: the profile's), shape from
-        :func:`supernet_config`."""
+        initialised directly in ``dtype`` (default: the profile's), shape (``C``, ``N``, partial
+        channels ``k``) from :func:`supernet_config`."""
         import torch
 
         from .supernet import DartsSupernet
@@ -472,18 +473,18 @@ class DartsCellSpace(SearchSpace):
         return cell_type
 
 
-def supernet_config(profile, num_classes: int, k: int = 1):
+def supernet_config(profile, num_classes: int):
     """The search-network shape of a profile (:class:`~.supernet.DartsSupernetConfig`).
 
     ``C`` = ``profile.C``; ``layers = 3 * profile.N + 2``: ``N`` keeps its NB201 meaning, normal
     cells per stage, with DARTS' two reduction cells between the three stages (reductions at
     ``layers // 3 = N`` and ``2 * layers // 3 = 2N + 1``), so N=2 is the DARTS paper's 8 cells and
-    N=6 protocol §8's 20. ``k = 1`` (every channel through the ops, the DARTS paper) unless given:
-    §8's papers' runs used PC-DARTS ``k = 2``, which no profile field carries yet.
+    N=6 protocol §8's 20. ``k`` = ``profile.k``, PC-DARTS' partial channels: 1 (every channel through
+    the ops, the DARTS paper; the default) or §8's papers' runs' 2 (profile ``darts-paper``).
     """
     from .supernet import DartsSupernetConfig
 
-    return DartsSupernetConfig(C=profile.C, layers=3 * profile.N + 2, k=k, num_classes=num_classes)
+    return DartsSupernetConfig(C=profile.C, layers=3 * profile.N + 2, k=profile.k, num_classes=num_classes)
 
 
 def _concat(node: ast.expr) -> tuple[int, ...] | None:

@@ -13,6 +13,21 @@ Written from a reading of quark0/darts ``cnn/model_search.py``, yuhuixu1993/PC-D
   concatenated, then channel-shuffled with ``k`` groups. PC-DARTS' edge normalisation (a second
   set of edge weights) is not part of the papers' fork, so not here either.
 
+DARTS-'s auxiliary skip (Chu et al., ICLR 2021, Sec. 3.2 / Fig. 1(b); protocol §8): with
+``aux_skip=True`` (or :meth:`DartsSupernet.add_aux_skip`) every edge also has a skip module and
+adds ``beta * skip(x)`` while ``net.aux_skip_beta = beta`` is non-zero. ``skip`` is DARTS'
+``skip_connect`` at the edge's stride, as both references build it: the identity on a stride-1 edge,
+and on a stride-2 edge of a reduction cell its own FactorizedReduce (two 1x1 stride-2 convs,
+``affine=False`` BN; Meituan-AutoML/DARTS- ``src/search/model_search.py::MixedOp``, and the papers' fork
+``two_stage/DARTS-space/model_search.py::MixedOpMinus`` with ``OPS['skip_connect'](C // k, stride)``).
+With partial channels it acts on the op part only (the first ``C // k`` channels), before the bypass
+is concatenated and the channels shuffled, as in that fork (``temp1 += aux_skip(xtemp) * beta``).
+Its weights are built after every other module, with the global RNG forked, so the rest of the
+network and the RNG stream are those of the plain network; at ``beta = 0`` (scoring, selection, the
+end of the decay) the skip is never run and the output is the plain network's, bit for bit.
+While ``beta != 0`` every edge is present, an all-zero weight row included (the fork's ``CellMinus``
+sums all of them).
+
 Zero weights skip work, as in the papers' fork (``Cell.forward`` / ``MixedOp.forward``): an edge
 whose weight row is all 0 is absent from its node's sum (always; with ``k > 1`` that also drops its
 bypassed channels, exactly as the fork does), so 0/1 weights of a discrete cell (two non-zero rows
@@ -22,8 +37,9 @@ same either way).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -44,6 +60,8 @@ class DartsSupernetConfig:
     k: int = 1
     num_classes: int = 10
     stem_multiplier: int = 3
+    #: DARTS-'s auxiliary skip on every edge (its stride-2 FactorizedReduce weights); see the module doc
+    aux_skip: bool = False
 
     def __post_init__(self) -> None:
         check_int("C", self.C, 2, 256)
@@ -53,6 +71,8 @@ class DartsSupernetConfig:
         check_int("stem_multiplier", self.stem_multiplier, 1, 8)
         if self.C % (2 * self.k):
             raise ValueError(f"C must be a multiple of 2*k (even channels through the ops), got C={self.C}, k={self.k}")
+        if not isinstance(self.aux_skip, bool):
+            raise ValueError(f"aux_skip must be True or False, got {self.aux_skip!r:.40}")
 
 
 class MixedOp(nn.Module):
@@ -63,10 +83,19 @@ class MixedOp(nn.Module):
         self.k, self.stride, self.c_op = k, stride, c // k
         self.ops = nn.ModuleList(make_op(name, self.c_op, stride, affine=False, pool_bn=True) for name in op_names)
         self.bypass = nn.MaxPool2d(2, 2) if k > 1 and stride == 2 else nn.Identity()
+        #: DARTS-'s auxiliary skip on the op channels (None until :meth:`build_aux_skip`)
+        self.aux_skip: nn.Module | None = None
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, hard: int | None = None) -> torch.Tensor:
+    def build_aux_skip(self) -> None:
+        """DARTS-'s auxiliary skip of this edge: ``skip_connect`` over the ``C // k`` op channels at the
+        edge's stride (identity, or a FactorizedReduce with ``affine=False`` BN at stride 2)."""
+        if self.aux_skip is None:
+            self.aux_skip = make_op("skip_connect", self.c_op, self.stride, affine=False)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, hard: int | None = None, beta: float = 0.0) -> torch.Tensor:
         """``hard`` (GDAS): only op ``hard`` runs; the other ops add their scalar weight (0 under
-        straight-through) so that their logits still get gradients (``forward_gdas``, protocol §2)."""
+        straight-through) so that their logits still get gradients (``forward_gdas``, protocol §2).
+        ``beta`` (DARTS-): the op sum plus ``beta * aux_skip(x)`` on the op channels; 0 never runs it."""
         xa = x if self.k == 1 else x[:, : self.c_op]
         skip_zeros = not w.requires_grad
         out = None
@@ -77,6 +106,11 @@ class MixedOp(nn.Module):
                 continue
             term = w[o] * op(xa)
             out = term if out is None else out + term
+        if beta:
+            if self.aux_skip is None:
+                raise RuntimeError("this edge has no auxiliary skip: build the network with aux_skip=True")
+            aux = self.aux_skip(xa) * beta
+            out = aux if out is None else out + aux
         if out is None:  # every weight 0: the op-sum is zero
             out = make_op("none", self.c_op, self.stride, affine=False)(xa)
         if self.k == 1:
@@ -101,15 +135,15 @@ class SearchCell(nn.Module):
         )
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, w: torch.Tensor,
-                hard: Sequence[int] | None = None) -> torch.Tensor:
+                hard: Sequence[int] | None = None, beta: float = 0.0) -> torch.Tensor:
         states = [self.pre0(s0), self.pre1(s1)]
         for node in range(2, 2 + STEPS):
             acc = None
             for j in range(node):
                 e = NODE_ROWS[node][j]
-                if not bool(w[e].any()):
-                    continue  # edge absent from this (sub)cell
-                out = self.edges[e](states[j], w[e], None if hard is None else int(hard[e]))
+                if not beta and not bool(w[e].any()):
+                    continue  # edge absent from this (sub)cell; with DARTS-'s skip every edge is present
+                out = self.edges[e](states[j], w[e], None if hard is None else int(hard[e]), beta)
                 acc = out if acc is None else acc + out
             if acc is None:  # no in-edge at all: the node is zero
                 ref = states[1][:, :, ::2, ::2] if self.reduction else states[1]
@@ -139,21 +173,55 @@ class DartsSupernet(nn.Module):
             c_pp, c_p = c_p, STEPS * c_cur
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_p, config.num_classes)
+        self._aux_skip_beta = 0.0
+        if config.aux_skip:
+            self.config = dataclasses.replace(config, aux_skip=False)
+            self.add_aux_skip()
 
     @property
     def weight_shapes(self) -> dict[str, tuple[int, int]]:
         return self.space.weight_shapes
 
+    def add_aux_skip(self) -> None:
+        """Build DARTS-'s auxiliary skip on every edge (a no-op when built): its modules are created
+        after all others, in the network's dtype and device, with the global CPU RNG forked, so every
+        other weight and the RNG stream after this call are those of the plain network. Call it
+        before making the optimiser (the Stage-1 loop does for ``darts-``)."""
+        if self.config.aux_skip:
+            return
+        ref = next(self.parameters())
+        old = torch.get_default_dtype()
+        with torch.random.fork_rng(devices=[]):
+            torch.set_default_dtype(ref.dtype)
+            try:
+                for cell in self.cells:
+                    for edge in cell.edges:
+                        edge.build_aux_skip()
+                        edge.aux_skip.to(device=ref.device)
+            finally:
+                torch.set_default_dtype(old)
+        self.config = dataclasses.replace(self.config, aux_skip=True)
+
     @property
     def aux_skip_beta(self) -> float:
-        """DARTS-' auxiliary skip weight: always 0, the skip is not built into this network."""
-        return 0.0
+        """DARTS-'s auxiliary-skip weight beta (0: no skip; set by ``darts-`` for one forward call)."""
+        return self._aux_skip_beta
 
     @aux_skip_beta.setter
     def aux_skip_beta(self, beta: float) -> None:
-        if beta:  # refused rather than ignored: a DARTS- run would silently train plain DARTS
-            raise NotImplementedError(f"DARTS-' auxiliary skip (beta={beta:g}) is not implemented in the DARTS "
-                                      "search network; darts- runs on the nb201 space")
+        beta = float(beta)
+        if beta and not self.config.aux_skip:  # refused rather than ignored: that would train plain DARTS
+            raise RuntimeError(f"DARTS-'s auxiliary skip (beta={beta:g}) needs its modules: build the DARTS "
+                               "search network with DartsSupernetConfig(aux_skip=True) or call add_aux_skip() "
+                               "before making the optimiser (the Stage-1 loop does for darts-)")
+        self._aux_skip_beta = beta
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], *args: Any, **kwargs: Any):
+        """:meth:`nn.Module.load_state_dict`; weights of an auxiliary skip (a stored ``darts-``
+        supernet) build the skip first, so the trained network loads back as it was trained."""
+        if not self.config.aux_skip and any(".aux_skip." in k for k in state_dict):
+            self.add_aux_skip()
+        return super().load_state_dict(state_dict, *args, **kwargs)
 
     def forward(self, x: torch.Tensor, weights: Mapping[str, torch.Tensor] | None = None, *,
                 hard: Mapping[str, Sequence[int]] | None = None,
@@ -175,8 +243,9 @@ class DartsSupernet(nn.Module):
             if shape != self.weight_shapes[ct]:
                 raise ValueError(f"{ct} weights must have shape {self.weight_shapes[ct]}, got {shape}")
         s0 = s1 = self.stem(x)
+        beta = self._aux_skip_beta
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, weights[cell.cell_type], None if hard is None else hard[cell.cell_type])
+            s0, s1 = s1, cell(s0, s1, weights[cell.cell_type], None if hard is None else hard[cell.cell_type], beta)
         return self.classifier(self.global_pooling(s1).flatten(1))
 
     def weight_parameters(self) -> list[nn.Parameter]:

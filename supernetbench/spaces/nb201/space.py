@@ -163,9 +163,16 @@ class NB201Space(SearchSpace):
 
     # ---------------------------------------------------------------- networks and ground truth
     def build_supernet(self, profile, num_classes: int, dtype: "torch.dtype | None" = None):
-        """The NB201 supernet (protocol §1) at the profile's C and N, initialised in ``dtype``."""
+        """The NB201 supernet (protocol §1) at the profile's C and N, initialised in ``dtype``.
+
+        Its edges have no partial channels (every NB201 run of the papers had k = 1, protocol §3.1):
+        a profile with ``k != 1`` is refused, never run as k = 1."""
         from .supernet import SupernetConfig, build_supernet
 
+        k = getattr(profile, "k", 1)
+        if k != 1:
+            raise ValueError(f"profile field k={k!r:.20}: the nb201 supernet has no partial channels (PC-DARTS "
+                             "k is for the DARTS spaces, e.g. --space darts); use k=1")
         return build_supernet(SupernetConfig(C=profile.C, N=profile.N, num_classes=num_classes),
                               dtype if dtype is not None else profile.torch_dtype)
 
