@@ -61,8 +61,8 @@ def _record_forward(net: torch.nn.Module, sink: list) -> None:
 
 
 #: the methods of the DARTS-space golden tier (a DARTS search network of 5 cells at C=2; rsps-biased
-#: needs a table, darts- the auxiliary skip, which the DARTS network does not have yet)
-DARTS_METHODS: tuple[str, ...] = tuple(a for a in ALGORITHMS.builtin_names() if a not in ("rsps-biased", "darts-"))
+#: needs a table)
+DARTS_METHODS: tuple[str, ...] = tuple(a for a in ALGORITHMS.builtin_names() if a != "rsps-biased")
 
 
 def method_trajectory(variant: str, space: str = "nb201") -> dict[str, Any]:
@@ -75,8 +75,12 @@ def method_trajectory(variant: str, space: str = "nb201") -> dict[str, Any]:
     else:
         from supernetbench.spaces import get_space
 
+        from supernetbench.oneshot.train import uses_aux_skip
+
         sp = get_space(space)
         net = sp.build_supernet(get_profile("smoke", {"C": 2, "N": 1}), 10, DTYPE)
+        if uses_aux_skip(cls):  # as the Stage-1 loop does: DARTS-'s skip weights (stride-2 edges)
+            net.add_aux_skip()
     ctx = RunContext(dataset="cifar10", epochs=EPOCHS, device=torch.device("cpu"), seed=0, dtype=DTYPE)
     method = cls(cls.make_config(options), space=sp, ctx=ctx)
     method.prepare(net)
