@@ -32,6 +32,9 @@ def all_cases() -> list[tuple[str, str, str]]:
 
 #: the other spaces' suite cases: space -> datasets (Stage 2 only: no table, no full-space scoring)
 SPACE_DATASETS: dict[str, tuple[str, ...]] = {"darts": ("cifar10",)}
+#: the other spaces' methods CI runs (gdas: the hard-op path on both cell types; also re-run by
+#: ``make test-portability``, whose default case filter names gdas and cifar10)
+SPACE_CI_ALGOS = ("gdas",)
 #: seeds of a space case's reference (the first asserted; the others stored as information)
 SPACE_REFERENCE_SEEDS = (0, 1, 2)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import pytest
 
 from casegrid import (
-    CI_ALGOS, CI_DATASETS, REFERENCE_SEEDS, SPACE_REFERENCE_SEEDS, all_cases, build_reference, case_arch, case_id,
+    CI_ALGOS, CI_DATASETS, REFERENCE_SEEDS, SPACE_CI_ALGOS, SPACE_REFERENCE_SEEDS, all_cases, build_reference, case_arch, case_id,
     case_profile, case_values, incompatibility, read_reference, reference_path, space_cases, space_skip, stale_fields,
     write_reference,
 )
@@ -79,7 +79,7 @@ def _space_params():
         cid = case_id(algo, sel, ds, space)
         marks = [pytest.mark.case(algo=algo, selector=sel, dataset=ds, space=space),
                  pytest.mark.xdist_group(f"{algo}-{ds}:{space}")]
-        if algo not in CI_ALGOS or ds not in CI_DATASETS:
+        if algo not in SPACE_CI_ALGOS or ds not in CI_DATASETS:
             marks.append(pytest.mark.slow)
         why = incompatibility(algo, sel)
         if why:
