@@ -108,8 +108,10 @@ def test_toy_space_skips_what_needs_a_table(toy, tmp_path):
     sel = ev.selections["perturb"]
     arch, events = toy.parse(sel.arch), sel.details["events"]
     assert [e["cell_type"] for e in events] == ["normal", "reduce"] * 3
-    assert sorted((e["cell_type"], e["edge_index"]) for e in events) == [(k, e) for k in toy.cell_types for e in range(3)]
-    assert all(arch[3 * toy.cell_types.index(e["cell_type"]) + e["edge_index"]] == toy.ops.index(e["op"]) for e in events)
+    edges = [(k, e) for k in toy.cell_types for e in range(3)]
+    assert sorted((e["cell_type"], e["edge_index"]) for e in events) == edges
+    assert all(arch[3 * toy.cell_types.index(e["cell_type"]) + e["edge_index"]] == toy.ops.index(e["op"])
+               for e in events)
     with pytest.raises(ValueError, match="'table'"):
         select_run(ev.run.path, ["valid"], device="cpu", distribution="rank-linear")
 

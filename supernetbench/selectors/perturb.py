@@ -17,6 +17,9 @@ plugin - an exact one-hot on decided ones and zeros on deleted ones (:class:`Pro
    ``untrained``: P10), except a fixed-alpha method (``blank``, ``Stage1Method.fixed_alpha``), whose
    alpha stays fixed as in both papers' codes (``two_stage/architect.py`` returns at once for
    ``blank``; ``case_study/nasbench201/architect_ig.py``): the "Perturb w/ fix alpha" setting.
+   On the DARTS spaces the papers' code tuned at its DARTS Stage-1 settings (lr 0.1 / 10 = 0.01,
+   arch lr 6e-4, §8); the harness's DARTS Stage 1 runs at the profile's (lr 0.025, arch lr 3e-4 at
+   ``paper``), so the same rules give ``perturb_lr`` (= lr / 10) and arch lr 3e-4 here.
 2. **Projection events** (:func:`projection_steps`), the space's ``projection_plan()``. NB201: 6
    events, one per edge; at 25 epochs at the start of epochs 0, 5, 10, 15, 20 and 24. DARTS: 14
    events, each an op step on the normal then the reduction cell, then 3 events of topology steps
