@@ -212,7 +212,7 @@ def _perturb(tmp_path, algo: str, space: str = "darts", seed: int = 0):
     return select_run(run.path, ["perturb"], seed=seed, device="cpu")["perturb"], run
 
 
-def test_perturb_on_a_darts_smoke_run_is_a_valid_seeded_genotype(tmp_path):
+def test_perturb_on_a_darts_smoke_run_selects_a_valid_genotype(tmp_path):
     space = get_space("darts")
     sel, run = _perturb(tmp_path, "darts")
     SELECTORS.get("perturb").check_space(space)
