@@ -11,7 +11,6 @@ import torch
 from supernetbench.oneshot.train import RunSpec, run_dir_for, train_supernet
 from supernetbench.pipeline.evaluate import evaluate, select_run
 from supernetbench.harness.profiles import get_profile
-from supernetbench.selectors import SELECTORS, IncompatiblePair
 from supernetbench.spaces import SPACES, MissingCapability, get_space, space_names
 from supernetbench.spaces.testing import SearchSpaceContract
 
@@ -116,15 +115,21 @@ def test_toy_space_trains_and_selects(toy, tmp_path, algo):
 
 
 def test_toy_space_skips_what_needs_a_table(toy, tmp_path):
-    spec = RunSpec("darts", "cifar10", 0, get_profile("smoke", TOY_RUN), space="toy")
+    spec = RunSpec("darts", "cifar10", 0, get_profile("smoke", {**TOY_RUN, "perturb_valid_images": 8}), space="toy")
     with pytest.raises(MissingCapability, match="'table'"):
         train_supernet(RunSpec("rsps-biased", "cifar10", 0, spec.profile, space="toy"), runs_root=tmp_path,
                        device="cpu", progress=False)
     ev = evaluate(spec, ["prune", "valid", "perturb"], device="cpu", runs_root=tmp_path, progress=False)
     assert ev.scores is None and "needs a search space with 'table'" in ev.metrics["skipped"]
-    assert set(ev.selections) == {"prune", "valid"} and "projects one arch-weight matrix" in ev.skipped["perturb"]
-    with pytest.raises(IncompatiblePair):
-        SELECTORS.get("perturb").check_space(toy)
+    assert set(ev.selections) == {"prune", "valid", "perturb"} and not ev.skipped
+    # perturb through the generic plan: 3 events, each fixing one edge of both cell types (no topology)
+    sel = ev.selections["perturb"]
+    arch, events = toy.parse(sel.arch), sel.details["events"]
+    assert [e["cell_type"] for e in events] == ["normal", "reduce"] * 3
+    edges = [(k, e) for k in toy.cell_types for e in range(3)]
+    assert sorted((e["cell_type"], e["edge_index"]) for e in events) == edges
+    assert all(arch[3 * toy.cell_types.index(e["cell_type"]) + e["edge_index"]] == toy.ops.index(e["op"])
+               for e in events)
     with pytest.raises(ValueError, match="'table'"):
         select_run(ev.run.path, ["valid"], device="cpu", distribution="rank-linear")
 

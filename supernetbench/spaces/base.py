@@ -21,6 +21,7 @@ from __future__ import annotations
 import abc
 import importlib
 import itertools
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -51,6 +52,49 @@ class ArchStringError(ValueError):
 
 class MissingCapability(ValueError):
     """A step needs a capability the search space does not declare; the message says which and why."""
+
+
+#: one step of a projection event: ``("op", cell_type)`` or ``("edge", cell_type)``
+ProjectionStep = tuple[str, str]
+#: the projection intervals the profiles' ``perturb_epochs`` are set for: DARTS-PT's budget on NB201,
+#: ``proj_intv * (6 - 1)`` (protocol §5.5; ``paper``: 25 = 5 x 5)
+PROFILE_PROJECTION_INTERVALS = 5
+
+
+@dataclass(frozen=True)
+class ProjectionPlan:
+    """How DARTS-PT's projection (Wang et al., ICLR 2021; the ``perturb`` selector) runs on a space:
+    its events in order and, for topology projection, the nodes whose in-edges are chosen.
+
+    ``events``: each event happens at one point of the fine-tuning schedule and is a tuple of steps
+    done one after the other: ``("op", cell_type)`` fixes one undecided edge of that cell type to
+    one op (DARTS-PT ``project_op``); ``("edge", cell_type)`` keeps ``keep`` in-edges of one
+    undecided node of ``nodes[cell_type]`` (``project_edge``). ``nodes``: per cell type, node ->
+    the weight rows of its in-edges (DARTS-PT ``nid2eids``). ``profile_intervals``: None when the
+    profile's ``perturb_epochs`` are this space's fine-tuning epochs as they are; else the number
+    of projection intervals those epochs are set for (NB201's 6 events: 5), whose length
+    (``proj_intv``) is kept while the epochs follow this plan's events (:meth:`tune_epochs`).
+    ``final_epochs``: epochs tuned after the interval of the last event (DARTS-PT on DARTS: 1).
+    """
+
+    events: tuple[tuple[ProjectionStep, ...], ...]
+    nodes: Mapping[str, Mapping[int, tuple[int, ...]]] = field(default_factory=dict)
+    keep: int = 2
+    profile_intervals: int | None = None
+    final_epochs: int = 0
+
+    def tune_epochs(self, epochs: int) -> int:
+        """Fine-tuning epochs for the profile's ``perturb_epochs``: ``epochs`` itself, or with
+        ``proj_intv = epochs // profile_intervals >= 1`` DARTS-PT's ``proj_intv * (events - 1) +
+        final_epochs`` (``pt_project``); a budget under one epoch per interval (``smoke``) stays
+        ``epochs``, its events spread over the steps."""
+        if self.profile_intervals is None or epochs < self.profile_intervals:
+            return epochs
+        return epochs // self.profile_intervals * (len(self.events) - 1) + self.final_epochs
+
+    def steps(self, kind: str, cell_type: str) -> int:
+        """How many ``(kind, cell_type)`` steps the events hold."""
+        return sum(step == (kind, cell_type) for event in self.events for step in event)
 
 
 class SearchSpace(abc.ABC):
@@ -118,6 +162,20 @@ class SearchSpace(abc.ABC):
         (default: :attr:`ops` on every edge; a space whose edges have their own lists overrides it)."""
         self.edges(cell_type)[edge]  # an unknown cell type or edge is an error
         return self.ops
+
+    def discrete_op(self, cell_type: str, edge: int, op: int) -> bool:
+        """Whether op ``op`` of row ``edge`` may be part of a discrete arch (default: every candidate;
+        the DARTS spaces: every one but ``none``)."""
+        return True
+
+    def projection_plan(self) -> ProjectionPlan:
+        """DARTS-PT's projection on this space (``perturb``; protocol §5.5). Default: op projection
+        only, one event per edge row, each fixing one undecided edge of every cell type that still
+        has one (NB201: 6 events of one edge; the profile's ``perturb_epochs`` used as they are).
+        A space with ``topology`` adds node events (the DARTS spaces: §8)."""
+        n = max(n_edges for n_edges, _ in self.weight_shapes.values())
+        return ProjectionPlan(events=tuple(tuple(("op", k) for k, (n_edges, _) in self.weight_shapes.items()
+                                                 if i < n_edges) for i in range(n)))
 
     @property
     def weight_shapes(self) -> Mapping[str, tuple[int, int]]:

@@ -91,6 +91,30 @@ class SearchSpaceContract:
             got, want = space.one_hot(d), space.one_hot(a)
             assert set(got) == set(want) and all(np.array_equal(got[k], want[k]) for k in want)
 
+    def test_projection_plan_covers_every_edge_once(self, space):
+        """``perturb``'s plan (:meth:`SearchSpace.projection_plan`): one op step per weight row of
+        every cell type; node (topology) steps only on a ``topology`` space, one per listed node and
+        after that cell type's op steps; a listed node's rows are its own in-edges, more than it
+        keeps; every op of a discrete arch is a ``discrete_op``."""
+        plan = space.projection_plan()
+        flat = [step for event in plan.events for step in event]
+        assert plan.events and all(plan.events) and {kind for kind, _ in flat} <= {"op", "edge"}
+        assert {k for _, k in flat} <= set(space.cell_types)
+        for k, (n_edges, _) in space.weight_shapes.items():
+            nodes = plan.nodes.get(k, {})
+            assert plan.steps("op", k) == n_edges and plan.steps("edge", k) == len(nodes)
+            for node, rows in nodes.items():
+                assert len(set(rows)) == len(rows) > plan.keep >= 1
+                assert all(space.edges(k)[r][0] == node for r in rows)
+            if nodes:
+                assert space.has("topology")
+                last_op = max(i for i, s in enumerate(flat) if s == ("op", k))
+                assert min(i for i, s in enumerate(flat) if s == ("edge", k)) > last_op
+        assert plan.tune_epochs(0) == 0 and plan.tune_epochs(1) >= 1
+        for a in _archs(space, 10, seed=4):
+            for k, w in space.one_hot(a).items():
+                assert all(space.discrete_op(k, int(e), int(o)) for e, o in zip(*np.nonzero(w)))
+
     def test_random_arch_is_valid_and_seeded(self, space):
         a, b = _archs(space, 30, seed=2), _archs(space, 30, seed=2)
         assert a == b and all(space.validate(x) == x for x in a)

@@ -2,6 +2,7 @@
 
 ``space`` (the spaces, genotype strings, prune rule, Stage-2 sampler), ``ops`` (candidate ops),
 ``supernet`` (the search network, with PC-DARTS partial channels), ``network`` (the evaluation
-network ``NetworkCIFAR``, parameter and FLOP counts). Import the submodules directly; this
+network ``NetworkCIFAR``, parameter and FLOP counts), ``projection`` (DARTS-PT's plan for
+``perturb``). Import the submodules directly; this
 package file imports nothing so that ``import supernetbench.spaces.darts`` stays cheap.
 """

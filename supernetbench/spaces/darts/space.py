@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 import numpy as np
 
 from supernetbench.harness.store import one_line
-from supernetbench.spaces.base import SPACES, ArchStringError, SearchSpace
+from supernetbench.spaces.base import SPACES, ArchStringError, ProjectionPlan, SearchSpace
 
 if TYPE_CHECKING:  # torch is imported where it is used: registering the spaces must not load it
     import torch
@@ -101,8 +101,10 @@ class DartsCellSpace(SearchSpace):
     model_shape: ClassVar[tuple[str, ...]] = ("C", "layers")
     notes: ClassVar[str] = ("gdas samples a hard op on all 14 edges of both cells, as the papers' code ran it "
                             "(not a valid 2-in-edge cell, protocol §8); darts-'s auxiliary skip is a "
-                            "FactorizedReduce on the stride-2 edges (the DARTS- and papers' code); presets "
-                            "darts-paper (§8) and darts-search (the DARTS paper)")
+                            "FactorizedReduce on the stride-2 edges (the DARTS- and papers' code); perturb "
+                            "projects the ops of both cells, then 2 in-edges per node (DARTS-PT, §8: "
+                            "16 x (perturb_epochs // 5) + 1 epochs, 81 at paper); presets darts-paper (§8) "
+                            "and darts-search (the DARTS paper)")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -149,6 +151,17 @@ class DartsCellSpace(SearchSpace):
     def op_names(self, cell_type: str, edge: int) -> tuple[str, ...]:
         """The candidate ops of ``edge`` (a weight row) of ``cell_type``."""
         return self.candidates[self._cell_type(cell_type)][edge]
+
+    def discrete_op(self, cell_type: str, edge: int, op: int) -> bool:
+        """Every candidate but ``none`` (DARTS' genotype rule: ``none`` is never part of a cell)."""
+        return self.op_names(cell_type, edge)[op] != "none"
+
+    def projection_plan(self) -> ProjectionPlan:
+        """DARTS-PT on the DARTS space (protocol §8): op projection of the 14 edges of both cells,
+        then topology projection of nodes 3-5 (:mod:`.projection`)."""
+        from .projection import darts_projection_plan
+
+        return darts_projection_plan()
 
     def info(self) -> dict[str, Any]:
         """JSON-able description (``supernetbench space info``): the generic fields, the number of
