@@ -169,3 +169,45 @@ def test_a_foreign_or_damaged_checkpoint_is_refused(oracle, tmp_path, data):
     assert train_genotype(arch, data, TINY, checkpoint=other).test_acc[:1] == \
         tuple(json.loads(line)["test_acc"] for line in
               (oracle.path(DARTS_V2, "cifar10") / "log.jsonl").read_text().splitlines())
+
+
+# ------------------------------------------------------------------------------------------ command line
+def test_cli_oracle_trains_then_reuses(tmp_path, data, torch_single_thread):
+    from tests.helpers import run_cli
+
+    argv = ("oracle", "--space", "darts", "--arch", swapped(DARTS_V2), "--profile", "smoke", "--store", str(tmp_path),
+            "--device", "cpu")
+    rc, out, err = run_cli(*argv, "--json")
+    assert rc == 0, err
+    rec = json.loads(out)
+    assert not rec["reused"] and rec["epochs"] == 2 and rec["profile"] == "smoke" and rec["dataset"] == "cifar10"
+    assert rec["final_test_acc"] == rec["test_acc"][-1] and rec["best_test_acc"] == max(rec["test_acc"])
+    assert rec["labels"]["best_test_acc"] == BEST_LABEL and rec["ground_truth"]["kind"] == "trained oracle"
+    assert rec["arch"] == get_space("darts").format(get_space("darts").canonical(get_space("darts").parse(DARTS_V2)))
+    assert rec["result"] == str(tmp_path / "oracle" / rec["key"] / "result.json")
+    rc, out, err = run_cli(*argv)
+    assert rc == 0 and f"final-epoch test accuracy: {rec['final_test_acc']:.2f}%" in out
+    assert f"{BEST_LABEL}: {rec['best_test_acc']:.2f}% (epoch {rec['best_epoch'] + 1} of 2)" in out
+    assert "(reused)" in out and "(canonical: each node's inputs sorted)" in out
+    rc, out, _ = run_cli(*argv, "--seed", "1", "--set", "epochs=1", "--json")  # a custom config: its own key
+    assert rc == 0 and json.loads(out)["profile"] == "custom" and json.loads(out)["epochs"] == 1
+
+
+def test_cli_oracle_errors(tmp_path, monkeypatch):
+    from tests.helpers import error_line, run_cli
+    from tests.toyspace import register
+
+    def err(*argv):
+        rc, _, e = run_cli("oracle", "--store", str(tmp_path), *argv)
+        assert rc == 2
+        return error_line(e)
+
+    assert "has a table" in err("--arch", DARTS_V2) and "use the table" in err("--space", "nb201", "--arch", "x")
+    assert "--arch: malformed genotype" in err("--space", "darts", "--arch", "Genotype(normal=[")
+    assert "is not a candidate of normal edge" in err("--space", "darts-s2", "--arch", DARTS_V2)
+    assert "valid choices: paper, smoke" in err("--space", "darts", "--arch", DARTS_V2, "--profile", "fast")
+    assert "not an oracle setting" in err("--space", "darts", "--arch", DARTS_V2, "--set", "seed=2")
+    assert "trains on CIFAR" in err("--space", "darts", "--arch", DARTS_V2, "--dataset", "imagenet16-120")
+    register(monkeypatch)
+    assert "has no oracle" in err("--space", "toy", "--arch", "x")
+    assert not (tmp_path / "oracle").exists()

@@ -432,13 +432,14 @@ class DartsCellSpace(SearchSpace):
         arch = self.parse(arch) if isinstance(arch, str) else self.validate(arch)
         return NetworkCIFAR(arch, self, NetworkConfig(num_classes=num_classes, **kwargs))
 
-    def benchmark(self, dataset: str | None = None, profile: str = "paper", **kwargs: Any):
+    def benchmark(self, dataset: str | None = None, profile: str = "paper", *, root: str | None = None,
+                  data_root: str | None = None, device: str = "cpu", progress: bool = False):
         """The ground truth: a :class:`~.oracle_store.DartsOracle` (the space's ``TrainedOracle``) with
-        the oracle profile ``profile`` (``paper`` = protocol §8, ``smoke``); ``kwargs``: its ``root``,
-        ``data_root``, ``device``, ``progress``. ``dataset`` is named per call of the oracle."""
+        the oracle profile ``profile`` (``paper`` = protocol §8, ``smoke``), storing under ``root``
+        (default ``cache_dir()``). ``dataset`` is named per call of the oracle."""
         from .oracle_store import DartsOracle
 
-        return DartsOracle(self, profile, **kwargs)
+        return DartsOracle(self, profile, root=root, data_root=data_root, device=device, progress=progress)
 
     def model_info(self, arch: str, dataset: str = "cifar10", C: int = 36, layers: int = 20) -> dict[str, Any]:
         """Parameters and FLOPs of ``NetworkCIFAR`` of the genotype string ``arch`` on a CIFAR dataset.
