@@ -529,7 +529,9 @@ def cmd_study(args) -> int:
              "profile": args.profile, "set": args.set, "backend": args.backend, "device": args.device,
              "store": args.store, "runs_root": args.runs_root, "data_root": args.data_root, "workers": args.workers,
              "address": args.address, "retries": args.retries, "r_u": args.r_u,
-             "reliance": False if args.no_reliance else None, "space": args.space}
+             "reliance": False if args.no_reliance else None, "space": args.space,
+             "oracle": {k: v for k, v in (("profile", args.oracle), ("archs", args.oracle_arch),
+                                          ("seeds", args.oracle_seeds)) if v is not None} or None}
     spec = StudySpec.from_toml(args.config, **flags) if args.config else \
         StudySpec.from_mapping({k: v for k, v in flags.items() if v is not None})
     if args.status:
@@ -580,6 +582,12 @@ def add_study_command(sub) -> None:
     sp.add_argument("--r-u", default=None, choices=list(R_U_MEANINGS), help="which supernet R_U is (P9)")
     sp.add_argument("--space", default=None, help="search space (default nb201; see `supernetbench list`)")
     sp.add_argument("--no-reliance", action="store_true", help="skip the baseline supernets and reliance statistics")
+    sp.add_argument("--oracle", default=None, metavar="PROFILE",
+                    help="a space without a table (darts): train every Stage-2 selection from scratch with the "
+                         "space's oracle at this profile (paper = protocol §8 | smoke); TOML: [oracle] profile = ...")
+    sp.add_argument("--oracle-arch", action="append", default=None, metavar="GENOTYPE",
+                    help="also train this genotype from scratch on every dataset of the study (repeatable)")
+    sp.add_argument("--oracle-seeds", nargs="+", type=SEED, default=None, help="from-scratch training seeds (default 0)")
     sp.add_argument("--status", action="store_true", help="show what is done, running, failed or pending, with an ETA")
     sp.add_argument("--quiet", action="store_true", help="no progress lines")
     sp.add_argument("--json", action="store_true", help="print a machine-readable summary")
