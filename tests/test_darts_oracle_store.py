@@ -211,3 +211,16 @@ def test_cli_oracle_errors(tmp_path, monkeypatch):
     register(monkeypatch)
     assert "has no oracle" in err("--space", "toy", "--arch", "x")
     assert not (tmp_path / "oracle").exists()
+
+
+def test_float32_resume_is_bit_identical_too(data, tmp_path, torch_single_thread):
+    """float32 on CPU (channels-last, the paper profile's path) resumes to the same numbers as well."""
+    cfg = replace(TINY, dtype="float32")
+    arch = get_space("darts").parse(DARTS_V2)
+    whole = train_genotype(arch, data, cfg, checkpoint=tmp_path / "a.pt")
+    with pytest.raises(KeyboardInterrupt):
+        train_genotype(arch, data, cfg, checkpoint=tmp_path / "b.pt", stop_after_epoch=1)
+    resumed = train_genotype(arch, data, cfg, checkpoint=tmp_path / "b.pt")
+    assert (resumed.train_loss, resumed.test_acc) == (whole.train_loss, whole.test_acc)
+    a, b = (torch.load(tmp_path / f, weights_only=True)["net"] for f in ("a.pt", "b.pt"))
+    assert all(torch.equal(a[k], b[k]) for k in a) and a["classifier.weight"].dtype == torch.float32

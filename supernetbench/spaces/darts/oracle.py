@@ -190,6 +190,21 @@ def evaluate_accuracy(net: NetworkCIFAR, x: torch.Tensor, y: torch.Tensor, datas
     return 100.0 * correct / len(x)
 
 
+def train_step(net: NetworkCIFAR, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+               config: OracleConfig) -> float:
+    """One §8 step on an augmented batch: cross-entropy + ``auxiliary_weight`` x the auxiliary head's,
+    backward, gradient-norm clip at ``grad_clip``, SGD; returns the loss."""
+    logits, aux = net(x)
+    loss = F.cross_entropy(logits, y)
+    if aux is not None:
+        loss = loss + config.auxiliary_weight * F.cross_entropy(aux, y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+    opt.step()
+    return loss.item()
+
+
 def training_fingerprint(arch: Sequence[int], space: DartsCellSpace, config: OracleConfig, dataset: str) -> str:
     """What a checkpoint belongs to (a checkpoint of another training is never resumed)."""
     return content_hash(space.name, list(arch), config.to_dict(), dataset, CHECKPOINT_FORMAT)
@@ -219,10 +234,15 @@ def train_genotype(arch: Sequence[int], data: Sequence[torch.Tensor], config: Or
     num_classes = NUM_CLASSES[dataset]
     dev = torch.device(device)
     dtype = config.torch_dtype
+    if dev.type == "cuda":  # augmentation and cutout on the GPU (their random draws stay on CPU generators)
+        train_x, train_y = train_x.to(dev), train_y.to(dev)
     torch.manual_seed(config.seed)
     net = NetworkCIFAR(arch, space, NetworkConfig(C=config.C, layers=config.layers, num_classes=num_classes,
                                                  auxiliary=config.auxiliary_weight > 0, pool_bn=config.pool_bn))
     net.to(device=dev, dtype=dtype)
+    channels_last = dev.type == "cpu" and dtype == torch.float32  # oneDNN's NHWC kernels: 1.7x faster steps on
+    if channels_last:  # this project's CPU (benchmarks/results/oracle); float64 has none
+        net.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     stream = BatchStream(train_x, train_y, config.batch_size, augment=Augment(dataset), seed=config.seed,
                          dataset=dataset)
@@ -249,16 +269,10 @@ def train_genotype(arch: Sequence[int], data: Sequence[torch.Tensor], config: Or
                                  desc=f"epoch {epoch + 1}/{config.epochs}")
             for xb, yb in steps:
                 xb = cutout(xb.to(dtype), config.cutout, g_cut).to(dev)
-                yb = yb.to(dev)
-                logits, aux = net(xb)
-                loss = F.cross_entropy(logits, yb)
-                if aux is not None:
-                    loss = loss + config.auxiliary_weight * F.cross_entropy(aux, yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
-                opt.step()
-                total, seen = total + loss.item() * len(yb), seen + len(yb)
+                if channels_last:
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                loss = train_step(net, opt, xb, yb.to(dev), config)
+                total, seen = total + loss * len(yb), seen + len(yb)
             acc = evaluate_accuracy(net, test_x, test_y, dataset)
             for k, v in zip(SERIES, (acc, total / seen, lr, dp, time.time() - t0)):
                 log[k].append(v)
