@@ -72,8 +72,10 @@ def test_oracle_section_is_validated(tmp_path):
         StudySpec.from_mapping({"algos": ["darts"], "oracle": {"profile": "smoke"}})
     with pytest.raises(GenotypeError, match="malformed genotype"):
         _spec(tmp_path, oracle=OracleSpec(archs=("Genotype(normal=[",)))
-    with pytest.raises(ValueError, match="trains on CIFAR"):
-        _spec(tmp_path, datasets=("imagenet16-120",), oracle=OracleSpec(archs=(DARTS_V2,)))
+    for oracle in (OracleSpec(archs=(DARTS_V2,)), OracleSpec(profile="smoke")):  # explicit or selected genotypes
+        with pytest.raises(ValueError, match="trains on CIFAR"):
+            _spec(tmp_path, datasets=("cifar10", "imagenet16-120"), oracle=oracle)
+    assert plan(_spec(tmp_path, datasets=("imagenet16-120",), oracle=None)).tasks  # Stage 2 alone: any dataset
     with pytest.raises(ValueError, match="unknown oracle profile 'fast'; valid choices: paper, smoke"):
         _spec(tmp_path, oracle=OracleSpec(profile="fast"))
     for bad, match in (({"profil": "smoke"}, "unknown oracle key.*profil"), ({"seeds": [-1]}, "oracle 'seeds'"),

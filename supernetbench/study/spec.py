@@ -42,6 +42,11 @@ class OracleSpec:
     selected: bool = True
     archs: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if not self.seeds or any(not isinstance(x, int) or isinstance(x, bool) or not 0 <= x <= SEED_MAX
+                                 for x in self.seeds):
+            raise ValueError(f"oracle seeds must be a non-empty list of integers in 0..{SEED_MAX}, got {list(self.seeds)}")
+
     def key_dict(self) -> dict[str, Any]:
         """What the study key hashes (order-free: seeds and genotypes sorted)."""
         return {"profile": self.profile, "seeds": sorted(self.seeds), "selected": self.selected,
@@ -139,8 +144,11 @@ class StudySpec:
                 raise ValueError(f"[oracle]: search space {self.space!r} has a table ({space.ground_truth}); its archs "
                                  "are looked up, not trained from scratch: drop the oracle section")
             oracle = self.oracle_of()
-            for a in self.oracle.archs:
-                for ds in self.datasets:
+            import torch
+
+            probe = space.random_arch(torch.Generator().manual_seed(0))
+            for ds in self.datasets:
+                for a in (*self.oracle.archs, probe):
                     oracle.key(a, ds)  # a bad genotype or a dataset the oracle cannot train: one error now
         elif not space.has("table"):  # Stage 2 only (no full-space scoring, no reliance), like `evaluate`
             self.oracle_of()  # still one error here when the space has no ground truth at all
