@@ -388,6 +388,9 @@ def cmd_report(args) -> int:
     else:  # the report's own defaults (a study's are all selectors, seed 0, with reliance)
         spec = StudySpec.from_mapping({"selectors": ["prune", "valid"], "seeds": [0, 1, 2], "reliance": False,
                                        **{k: v for k, v in flags.items() if v is not None}})
+    from .spaces import get_space
+
+    require(get_space(spec.space), "table", "a report (a1/a2, test errors, reliance)")  # a study file's space too
     if (spec.pool is not None or spec.pairing != DEFAULT_PAIRING) and not spec.reliance:
         raise ValueError("--pool and --pairing choose the combined score, which needs --reliance (or reliance = true "
                          "in the study file)")

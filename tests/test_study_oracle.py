@@ -93,6 +93,10 @@ def test_oracle_section_is_validated(tmp_path):
                  'seeds = [0, 1]\n')
     s = StudySpec.from_toml(f, oracle={"seeds": [2]})  # flags win per key of the table
     assert s.oracle == OracleSpec(profile="smoke", seeds=(2,))
+    from tests.helpers import error_line, run_cli
+
+    rc, _, err = run_cli("report", "--study", str(f), "--out", str(tmp_path / "r"))  # a report needs a table
+    assert rc == 2 and "needs a search space with 'table'" in error_line(err) and not (tmp_path / "r").exists()
 
 
 # ------------------------------------------------------------------------------------------ end to end
