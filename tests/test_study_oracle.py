@@ -134,3 +134,24 @@ def test_darts_study_trains_the_selection_from_scratch(darts_study, capsys):
                "--store", spec.store, "--json"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["reused"] and out["final_test_acc"] == rec["result"]["final_test_acc"]
+
+
+def test_oracle_only_study_on_ray(tmp_path):
+    """A study of explicit genotypes alone (``algos = []``) on the Ray backend; a second run on the
+    local backend finds the result in the shared store and computes nothing."""
+    pytest.importorskip("ray")
+    from tests.test_study import _share_decoded_data
+
+    _share_decoded_data(tmp_path)
+    spec = _spec(tmp_path, algos=(), backend="ray", workers=1, oracle=OracleSpec(profile="smoke", archs=(DARTS_V2,),
+                                                                                 selected=False))
+    try:
+        rep = run_study(spec, progress=False)
+    finally:
+        import ray
+
+        ray.shutdown()
+    assert rep.ok and len(rep.computed) == 1 and rep.computed[0].startswith("oracle:cifar10:")
+    again = run_study(dataclasses.replace(spec, backend="local"), progress=False)
+    assert again.ok and again.computed == []
+    assert get_space("darts").benchmark(profile="smoke", root=str(tmp_path)).cached(DARTS_V2, "cifar10") is not None
