@@ -89,7 +89,13 @@ def test_key_is_content_addressed(tmp_path):
         o.key(DARTS_V2, "imagenet16-120")
 
 
-def test_code_version_ignores_docs_and_comments():
+def test_code_version_ignores_docs_and_comments(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "sbn_m1.py").write_text('"""Doc §8 é."""\nx = "§"  # c §\ndef f():\n    """ü doc\n    more §"""; y = 1\n'
+                                        '    return "#no"  # trailing\n', encoding="utf-8")
+    (tmp_path / "sbn_m2.py").write_text('"""Other."""\n\nx = "§"\ndef f():\n    """new"""; y = 1\n\n    return "#no"\n',
+                                        encoding="utf-8")
+    assert code_source("sbn_m1") == code_source("sbn_m2") == 'x = "§"\ndef f():\n    ; y = 1\n    return "#no"'
     src = code_source("supernetbench.spaces.darts.oracle")
     assert "def train_genotype(" in src and "Protocol §8 (the papers'" not in src
     assert "# weights_only" not in src and "def cosine_lr(base: float" in src

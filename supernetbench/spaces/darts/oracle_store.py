@@ -71,7 +71,9 @@ def code_source(module: str) -> str:
                 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
                 and isinstance(body[0].value.value, str):
             e = body[0]
-            drop.append((e.lineno, e.col_offset, e.end_lineno or e.lineno, e.end_col_offset or 0))
+            l1 = e.end_lineno or e.lineno
+            drop.append((e.lineno, _chars(lines[e.lineno - 1], e.col_offset), l1,
+                         _chars(lines[l1 - 1], e.end_col_offset or 0)))
     for tok in tokenize.generate_tokens(io.StringIO(src).readline):
         if tok.type == tokenize.COMMENT:
             drop.append((tok.start[0], tok.start[1], tok.end[0], tok.end[1]))
@@ -79,6 +81,11 @@ def code_source(module: str) -> str:
         head, tail = lines[l0 - 1][:c0], lines[l1 - 1][c1:]
         lines[l0 - 1:l1] = [head + tail]
     return "\n".join(s.rstrip() for s in lines if s.strip())
+
+
+def _chars(line: str, byte_col: int) -> int:
+    """``ast``'s UTF-8 byte column as a character index into ``line``."""
+    return len(line.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
 
 
 @lru_cache(maxsize=1)
