@@ -388,6 +388,9 @@ def cmd_report(args) -> int:
     else:  # the report's own defaults (a study's are all selectors, seed 0, with reliance)
         spec = StudySpec.from_mapping({"selectors": ["prune", "valid"], "seeds": [0, 1, 2], "reliance": False,
                                        **{k: v for k, v in flags.items() if v is not None}})
+    from .spaces import get_space
+
+    require(get_space(spec.space), "table", "a report (a1/a2, test errors, reliance)")  # a study file's space too
     if (spec.pool is not None or spec.pairing != DEFAULT_PAIRING) and not spec.reliance:
         raise ValueError("--pool and --pairing choose the combined score, which needs --reliance (or reliance = true "
                          "in the study file)")
@@ -403,6 +406,114 @@ def cmd_report(args) -> int:
             print((out / "tables" / "s1xs2_test_error.md").read_text())
             print(f"wrote {index} and {index.with_suffix('.md')}")
     return 0
+
+
+def _oracle(args, space):
+    """The space's ``TrainedOracle`` at ``--profile`` (+ ``--set``); one error for a space that has a
+    table (its archs are looked up) or no ground truth at all."""
+    import inspect
+
+    from .spaces import MissingCapability, TrainedOracle
+
+    if space.has("table"):
+        raise MissingCapability(f"search space {space.name!r} has a table ({space.ground_truth}): its archs are "
+                                "looked up, not trained from scratch; use the table (the NB201 test accuracy that "
+                                "`select` / `evaluate` print, or `supernetbench metrics`); for a DARTS genotype "
+                                "pass --space darts")
+    options = {"profile": args.profile, "root": args.store, "data_root": args.data_root, "device": args.device,
+               "progress": not args.json}
+    accepted = inspect.signature(space.benchmark).parameters
+    kwargs = {k: v for k, v in options.items() if k in accepted}
+    try:
+        oracle = space.benchmark(args.dataset, **kwargs)
+    except MissingCapability as e:
+        raise MissingCapability(f"search space {space.name!r} has no oracle to train a genotype from scratch ({e})") from None
+    if not isinstance(oracle, TrainedOracle):
+        raise MissingCapability(f"search space {space.name!r} has no oracle to train a genotype from scratch "
+                                f"(its ground truth is a {type(oracle).__name__})")
+    if args.set:
+        if not hasattr(oracle, "config"):
+            raise ValueError(f"--set: the oracle of search space {space.name!r} takes no settings")
+        import dataclasses
+
+        from .harness.profiles import parse_overrides
+
+        names = [f.name for f in dataclasses.fields(oracle.config) if f.name != "seed"]
+        sets = parse_overrides(args.set, type(oracle.config))
+        bad = sorted(set(sets) - set(names))
+        if bad:
+            raise ValueError(f"--set {', '.join(bad)}: not an oracle setting (use --seed for the seed); valid fields: "
+                             f"{', '.join(names)}")
+        oracle = type(oracle)(space, dataclasses.replace(oracle.config, **sets),
+                              **{k: v for k, v in kwargs.items() if k != "profile"})
+    return oracle
+
+
+def cmd_oracle(args) -> int:
+    """Train one genotype from scratch (or read its stored result): the ground truth of a space
+    without a table (DARTS: protocol §8). Prints the final-epoch test accuracy, and the best over
+    epochs labelled as the test-set selection it is (P20)."""
+    from .spaces.darts.oracle_store import BEST_LABEL, FINAL_LABEL
+
+    space = _space(args)
+    oracle = _oracle(args, space)
+    try:
+        arch = space.parse(args.arch)
+    except ValueError as e:
+        raise ValueError(f"--arch: {e}") from None
+    t0 = time.time()
+    res, reused = oracle.train_result(arch, args.dataset, args.seed)
+    path = oracle.path(arch, args.dataset, args.seed)
+    canonical = space.format(oracle.canonical(arch))
+    out = {"space": space.name, "arch": canonical, "dataset": args.dataset, "seed": args.seed,
+           "profile": oracle.profile or "custom", "key": path.name, "result": str(path / "result.json"),
+           "final_test_acc": res.final_test_acc, "best_test_acc": res.best_test_acc, "best_epoch": res.best_epoch,
+           "epochs": len(res.test_acc), "test_acc": list(res.test_acc), "params": res.params, "reused": reused,
+           "seconds": round(time.time() - t0, 3), "train_seconds": round(sum(res.seconds), 3),
+           "labels": {"final_test_acc": FINAL_LABEL, "best_test_acc": BEST_LABEL},
+           "ground_truth": oracle.record(args.dataset)}
+    if args.json:
+        _print(out, True)
+        return EXIT_OK
+    cfg = oracle.config
+    _print({"space": space.name, "arch": canonical + ("" if canonical == args.arch.strip() else
+                                                      " (canonical: each node's inputs sorted)"),
+            "dataset": args.dataset, "seed": args.seed,
+            "profile": f"{oracle.profile or 'custom'} ({cfg.epochs} epochs, C={cfg.C}, {cfg.layers} cells, batch "
+                       f"{cfg.batch_size}, {cfg.train_images or 'all'} training / {cfg.test_images or 'all'} test "
+                       f"images, {cfg.dtype})",
+            FINAL_LABEL: f"{res.final_test_acc:.2f}%",
+            BEST_LABEL: f"{res.best_test_acc:.2f}% (epoch {res.best_epoch + 1} of {len(res.test_acc)})",
+            "params": f"{res.params:,} (without the auxiliary head)",
+            "result": f"{path / 'result.json'} ({'reused' if reused else f'trained in {sum(res.seconds):.1f} s'})"},
+           False)
+    return EXIT_OK
+
+
+def add_oracle_command(sub) -> None:
+    from .harness.data import DATASETS
+
+    sp = sub.add_parser("oracle", help="train one genotype from scratch (or reuse it): the ground truth of a space "
+                        "without a table (DARTS: protocol §8)",
+                        description="Train a genotype from scratch with the space's oracle (DARTS spaces: "
+                                    "NetworkCIFAR, protocol §8) or read its stored result (content-addressed "
+                                    "under <store>/oracle/<key>/; a killed training resumes from its last epoch). "
+                                    "Prints the final-epoch test accuracy and, labelled, the best over epochs "
+                                    "(a selection on the test set, as the papers reported; optimistic).")
+    sp.add_argument("--space", default=None, help="a space without a table: darts, darts-s1 .. darts-s4")
+    sp.add_argument("--arch", required=True, help="the genotype: DARTS' Genotype(normal=[...], normal_concat=[2, 3, "
+                    "4, 5], reduce=[...], reduce_concat=[2, 3, 4, 5]) string")
+    sp.add_argument("--dataset", default="cifar10", choices=DATASETS, help="cifar10 (default) | cifar100")
+    sp.add_argument("--seed", type=SEED, default=0, help="training seed (default 0)")
+    sp.add_argument("--profile", default="smoke", help="smoke (default: seconds, for tests) | paper (protocol §8: "
+                    "600 epochs, C=36, 20 cells; GPU-days)")
+    sp.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                    help="override an oracle setting, e.g. --set epochs=10 (a custom config: its own key)")
+    sp.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    sp.add_argument("--store", default=None, help="artifact store (default $SUPERNETBENCH_CACHE; results in <store>/oracle)")
+    sp.add_argument("--data-root", default=None)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_oracle)
 
 
 def cmd_demo(args) -> int:
@@ -421,7 +532,9 @@ def cmd_study(args) -> int:
              "profile": args.profile, "set": args.set, "backend": args.backend, "device": args.device,
              "store": args.store, "runs_root": args.runs_root, "data_root": args.data_root, "workers": args.workers,
              "address": args.address, "retries": args.retries, "r_u": args.r_u,
-             "reliance": False if args.no_reliance else None, "space": args.space}
+             "reliance": False if args.no_reliance else None, "space": args.space,
+             "oracle": {k: v for k, v in (("profile", args.oracle), ("archs", args.oracle_arch),
+                                          ("seeds", args.oracle_seeds)) if v is not None} or None}
     spec = StudySpec.from_toml(args.config, **flags) if args.config else \
         StudySpec.from_mapping({k: v for k, v in flags.items() if v is not None})
     if args.status:
@@ -472,6 +585,12 @@ def add_study_command(sub) -> None:
     sp.add_argument("--r-u", default=None, choices=list(R_U_MEANINGS), help="which supernet R_U is (P9)")
     sp.add_argument("--space", default=None, help="search space (default nb201; see `supernetbench list`)")
     sp.add_argument("--no-reliance", action="store_true", help="skip the baseline supernets and reliance statistics")
+    sp.add_argument("--oracle", default=None, metavar="PROFILE",
+                    help="a space without a table (darts): train every Stage-2 selection from scratch with the "
+                         "space's oracle at this profile (paper = protocol §8 | smoke); TOML: [oracle] profile = ...")
+    sp.add_argument("--oracle-arch", action="append", default=None, metavar="GENOTYPE",
+                    help="also train this genotype from scratch on every dataset of the study (repeatable)")
+    sp.add_argument("--oracle-seeds", nargs="+", type=SEED, default=None, help="from-scratch training seeds (default 0)")
     sp.add_argument("--status", action="store_true", help="show what is done, running, failed or pending, with an ETA")
     sp.add_argument("--quiet", action="store_true", help="no progress lines")
     sp.add_argument("--json", action="store_true", help="print a machine-readable summary")
@@ -669,6 +788,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_gate)
     add_stage2_commands(sub)
     add_study_command(sub)
+    add_oracle_command(sub)
     add_trajectory_command(sub)
     return p
 
@@ -959,7 +1079,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {msg}", file=sys.stderr)
         return status
     if not getattr(args, "json", False) and args.command in ("train", "evaluate", "score", "select", "demo", "report",
-                                                              "proxy", "reliance"):
+                                                              "proxy", "reliance", "oracle"):
         print(f"({time.time() - t0:.1f} s)", file=sys.stderr)
     return rc
 

@@ -20,7 +20,10 @@ import torch
 from supernetbench.cli import main
 from supernetbench.oneshot.train import RunSpec, train_supernet
 from supernetbench.harness.profiles import get_profile
-from supernetbench.spaces import CAPABILITIES, MissingCapability, SearchSpace, get_space, missing_capability, space_names
+from supernetbench.spaces import (
+    CAPABILITIES, MissingCapability, SearchSpace, TabularBenchmark, TrainedOracle, get_space, missing_capability,
+    space_names,
+)
 from supernetbench.spaces.darts.network import NetworkCIFAR, count_parameters
 from supernetbench.spaces.darts.space import (
     CELL_TYPES, DARTS_SPACES, EDGES, NODE_ROWS, DartsCellSpace, DartsSpace, GenotypeError, supernet_config,
@@ -76,13 +79,14 @@ def test_registered_with_honest_capabilities(name):
     assert name in space_names()
     space = get_space(name)
     assert isinstance(space, SearchSpace) and isinstance(space, DARTS_SPACES[name]) and space.name == name
-    assert space.capabilities == frozenset({"topology"}) and space.ground_truth is None
+    assert space.capabilities == frozenset({"topology"}) and "trained oracle (protocol §8)" in space.ground_truth
     for cap in ("table", "enumerable", "functional_classes"):
         assert f"space {name!r} has topology" in missing_capability(space, cap, "x")
     with pytest.raises(MissingCapability, match="'enumerable'"):
         space.all_archs()
-    with pytest.raises(MissingCapability, match="no ground truth"):
-        space.benchmark("cifar10")
+    oracle = space.benchmark("cifar10")  # the ground truth: training from scratch, not a table
+    assert isinstance(oracle, TrainedOracle) and not isinstance(oracle, TabularBenchmark)
+    assert oracle.space is space and oracle.profile == "paper"
     assert space.arch_length == 32 and space.model_shape == ("C", "layers")
 
 
@@ -324,13 +328,14 @@ def test_cli_model_info_errors_are_one_line(capsys):
 def test_cli_list_shows_the_darts_spaces(capsys):
     out = _json(capsys, ["list", "--json"])
     for name in NAMES:
-        assert out["spaces"][name]["capabilities"] == ["topology"] and out["spaces"][name]["ground_truth"] is None
+        assert out["spaces"][name]["capabilities"] == ["topology"]
+        assert out["spaces"][name]["ground_truth"].startswith("trained oracle (protocol §8)")
     assert out["spaces"]["darts"]["ops"] == 7 and out["spaces"]["darts-s2"]["ops"] == 2
     assert set(out["space_capabilities"]) == set(CAPABILITIES)
     assert main(["list"]) == 0
     text = capsys.readouterr().out
-    assert "  darts: capabilities topology; ground truth: (none)" in text
-    assert "  darts-s4: capabilities topology; ground truth: (none)" in text
+    assert "  darts: capabilities topology; ground truth: trained oracle (protocol §8)" in text
+    assert "  darts-s4: capabilities topology; ground truth: trained oracle (protocol §8)" in text
 
 
 # ------------------------------------------------------------------------------------ Stage 1 on the space

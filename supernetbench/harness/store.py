@@ -92,7 +92,8 @@ def sweep_orphan_temps(root: str | os.PathLike, min_age_s: float = 3600.0) -> li
 
 
 #: the store's own subdirectories (``cache_dir()`` or a study's ``--store``): the only ones swept
-STORE_SUBDIRS = ("scores", "proxies", "arrays", "decoded", "nb201", "standin", "studies", "reliance", "data")
+STORE_SUBDIRS = ("scores", "proxies", "arrays", "decoded", "nb201", "standin", "studies", "reliance", "data",
+                 "oracle")
 #: a Stage-1 run directory, ``<algo>-<dataset>-s<seed>-<profile>-<16 hex>`` (``engine.run_dir_for``)
 RUN_DIR_NAME = re.compile(r"^[\w.+-]+-s\d+-[\w.+-]+-[0-9a-f]{16}$")
 

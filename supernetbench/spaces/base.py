@@ -319,11 +319,12 @@ class TrainedOracle(Protocol):
         ...
 
     def cached(self, arch: Sequence[int], dataset: str, seed: int = 0) -> float | None:
-        """The stored test accuracy (%) of ``arch``, or None when it was not trained yet."""
+        """The stored final-epoch test accuracy (%) of ``arch``, or None when it was not trained yet."""
         ...
 
     def train(self, arch: Sequence[int], dataset: str, seed: int = 0) -> float:
-        """Train ``arch`` from scratch (resumable, atomic), store and return its test accuracy (%)."""
+        """Train ``arch`` from scratch (resumable, atomic), store and return its final-epoch test
+        accuracy (%) (DARTS: :class:`~.darts.oracle_store.DartsOracle`, protocol §8)."""
         ...
 
 

@@ -102,6 +102,14 @@ def task_progress(spec: StudySpec, t: Task, rec: dict[str, Any], mean: dict[str,
         done = sum(1 for line in log.read_text().splitlines() if line.strip()) if log.exists() else 0
         per = elapsed / done if elapsed and done else None
         return f"epoch {done}/{total}, ETA {fmt_s(per * (total - done) if per else None)}"
+    if t.kind == "oracle":
+        from .tasks import oracle_arch
+
+        arch, oracle = oracle_arch(spec, t), spec.oracle_of()
+        done = oracle.epochs_done(arch, t.dataset, t.oracle_seed) if arch is not None else 0
+        total = oracle.config.epochs
+        per = elapsed / done if elapsed and done else None  # (a resumed training: an upper bound)
+        return f"from scratch, epoch {done}/{total}, ETA {fmt_s(per * (total - done) if per else None)}"
     est = mean.get(t.kind)
     return f"{fmt_s(elapsed)} elapsed, ETA {fmt_s(max(0.0, est - elapsed) if est and elapsed else None)}"
 

@@ -24,7 +24,57 @@ BACKEND_NAMES = ("local", "ray")
 #: keys a study TOML file may hold (``set`` is a table of profile overrides)
 TOML_KEYS = ("algos", "selectors", "datasets", "seeds", "profile", "set", "backend", "device", "store",
              "runs_root", "data_root", "workers", "address", "retries", "r_u", "reliance", "pool", "pairing",
-             "space", "plugins")
+             "space", "plugins", "oracle")
+#: keys of a study's ``[oracle]`` table
+ORACLE_KEYS = ("profile", "seeds", "selected", "archs")
+
+
+@dataclass(frozen=True)
+class OracleSpec:
+    """A study's from-scratch evaluations (``[oracle]``; a space without a table, e.g. ``darts``):
+    each genotype trained by the space's ``TrainedOracle`` at oracle profile ``profile`` (``paper``
+    = protocol §8, ``smoke``) with each of ``seeds``, on the dataset it belongs to. ``selected``: the
+    genotype of every Stage-2 selection of the study (an ``oracle`` task after its ``select`` task);
+    ``archs``: more genotype strings, trained on every dataset of the study."""
+
+    profile: str = "paper"
+    seeds: tuple[int, ...] = (0,)
+    selected: bool = True
+    archs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.seeds or any(not isinstance(x, int) or isinstance(x, bool) or not 0 <= x <= SEED_MAX
+                                 for x in self.seeds):
+            raise ValueError(f"oracle seeds must be a non-empty list of integers in 0..{SEED_MAX}, got {list(self.seeds)}")
+
+    def key_dict(self) -> dict[str, Any]:
+        """What the study key hashes (order-free: seeds and genotypes sorted)."""
+        return {"profile": self.profile, "seeds": sorted(self.seeds), "selected": self.selected,
+                "archs": sorted(self.archs)}
+
+    @classmethod
+    def from_mapping(cls, m: Mapping[str, Any], source: str = "study") -> "OracleSpec":
+        if not isinstance(m, Mapping):
+            raise ValueError(f"{source}: 'oracle' must be a table, e.g. [oracle] profile = \"smoke\"")
+        bad = sorted(set(m) - set(ORACLE_KEYS))
+        if bad:
+            raise ValueError(f"{source}: unknown oracle key(s) {', '.join(bad)}; valid keys: {', '.join(ORACLE_KEYS)}")
+        if m.get("profile") is not None and (not isinstance(m["profile"], str) or not m["profile"].strip()):
+            raise ValueError(f"{source}: oracle 'profile' must be a non-empty string (e.g. profile = \"smoke\")")
+        seeds = m.get("seeds")
+        if seeds is not None and (not isinstance(seeds, (list, tuple)) or not seeds or not all(
+                isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= SEED_MAX for x in seeds)):
+            raise ValueError(f"{source}: oracle 'seeds' must be a non-empty list of integers in 0..{SEED_MAX} "
+                             "(e.g. seeds = [0])")
+        if m.get("selected") is not None and not isinstance(m["selected"], bool):
+            raise ValueError(f"{source}: oracle 'selected' must be true or false (a TOML boolean)")
+        archs = m.get("archs")
+        if archs is not None and (not isinstance(archs, (list, tuple)) or not all(isinstance(a, str) for a in archs)):
+            raise ValueError(f"{source}: oracle 'archs' must be a list of genotype strings "
+                             "(e.g. archs = [\"Genotype(normal=[...], ...)\"])")
+        kw: dict[str, Any] = {k: m[k] for k in ("profile", "selected") if m.get(k) is not None}
+        return cls(**kw, **({"seeds": tuple(seeds)} if seeds is not None else {}),
+                   **({"archs": tuple(archs)} if archs is not None else {}))
 
 
 @dataclass(frozen=True)
@@ -52,6 +102,7 @@ class StudySpec:
     pairing: str = "capability"  # report: Stage-2 rank pairing of the combined score (harness/reliance.py PAIRINGS)
     space: str = "nb201"  # the search space; a study needs one with a table (hashed only when not nb201)
     plugins: tuple[str, ...] = ()  # ``--plugin`` specs (module:Class) every worker loads (entry points load anyway)
+    oracle: OracleSpec | None = None  # from-scratch evaluations (a space without a table; hashed only when set)
 
     def __post_init__(self) -> None:
         from ..plugins import load_plugins
@@ -73,8 +124,11 @@ class StudySpec:
             bad = [n for n in names if n not in valid]
             if bad:
                 raise ValueError(f"unknown {what}(s) {', '.join(map(repr, bad))}; valid choices: {', '.join(valid)}")
-        if not self.algos or not self.datasets or not self.seeds:
+        if not self.datasets or not self.seeds:
             raise ValueError("a study needs at least one method (--algos), dataset (--datasets) and seed (--seeds)")
+        if not self.algos and not (self.oracle and self.oracle.archs):
+            raise ValueError("a study needs at least one method (--algos), dataset (--datasets) and seed (--seeds); "
+                             "only a study with [oracle] archs may list no method (algos = [])")
         if any(not isinstance(s, int) or s < 0 for s in self.seeds):
             raise ValueError(f"seeds must be non-negative integers, got {list(self.seeds)}")
         if self.workers is not None and self.workers < 1:
@@ -82,9 +136,42 @@ class StudySpec:
         if self.retries < 0:
             raise ValueError(f"retries must be >= 0, got {self.retries}")
         self.stage_profile()  # unknown profile / field / bad value: fails here, before any work
-        from ..spaces import get_space, require
+        from ..spaces import get_space
 
-        require(get_space(self.space), "table", "a study (full-space scoring, a1/a2, reliance)")
+        space = get_space(self.space)
+        if self.oracle is not None:
+            if space.has("table"):
+                raise ValueError(f"[oracle]: search space {self.space!r} has a table ({space.ground_truth}); its archs "
+                                 "are looked up, not trained from scratch: drop the oracle section")
+            oracle = self.oracle_of()
+            import torch
+
+            probe = space.random_arch(torch.Generator().manual_seed(0))
+            for ds in self.datasets:
+                for a in (*self.oracle.archs, probe):
+                    oracle.key(a, ds)  # a bad genotype or a dataset the oracle cannot train: one error now
+        elif not space.has("table"):  # Stage 2 only (no full-space scoring, no reliance), like `evaluate`
+            self.oracle_of()  # still one error here when the space has no ground truth at all
+
+    def oracle_of(self, device: str = "cpu", progress: bool = False):
+        """The space's ``TrainedOracle`` at the study's oracle profile, storing in the study's store
+        (``ValueError`` when the space has none, or a table)."""
+        import inspect
+
+        from ..spaces import MissingCapability, TrainedOracle, get_space
+
+        space = get_space(self.space)
+        options = {"profile": self.oracle.profile if self.oracle else "paper", "root": str(self.store_path),
+                   "data_root": self.data_root, "device": device, "progress": progress}
+        params = inspect.signature(space.benchmark).parameters
+        try:
+            gt = space.benchmark(None, **{k: v for k, v in options.items() if k in params})
+        except MissingCapability:
+            gt = None
+        if space.has("table") or not isinstance(gt, TrainedOracle):
+            raise ValueError(f"a study needs a search space with a table or a trained oracle; space {self.space!r} "
+                             "has neither")
+        return gt
 
     # ------------------------------------------------------------------ derived
     def stage_profile(self) -> Profile:
@@ -115,7 +202,16 @@ class StudySpec:
         return content_hash(sorted(self.algos), sorted(self.selectors), sorted(self.datasets), sorted(self.seeds),
                             self.stage_profile().to_dict(), self.data_root, self.r_u, self.reliance, CODE_VERSION,
                             *([self.space] if self.space != "nb201" else []),  # nb201 studies keep their keys
-                            *([sorted(self.plugins)] if self.plugins else []))  # (keys of studies without plugins unchanged)
+                            *([sorted(self.plugins)] if self.plugins else []),  # (keys of studies without plugins unchanged)
+                            *([{"oracle": self._oracle_key()}] if self.oracle is not None else []))  # (likewise)
+
+    def _oracle_key(self) -> dict[str, Any]:
+        """The oracle section as hashed: genotypes canonical (two spellings of one cell, one study)."""
+        from ..spaces import get_space
+
+        space = get_space(self.space)
+        d = self.oracle.key_dict()
+        return {**d, "archs": sorted({space.format(space.canonical(space.parse(a))) for a in d["archs"]})}
 
     @property
     def study_dir(self) -> Path:
@@ -127,6 +223,8 @@ class StudySpec:
         d["overrides"] = dict(self.overrides)
         if self.space == "nb201":
             del d["space"]
+        if self.oracle is None:
+            del d["oracle"]
         return d
 
     # ------------------------------------------------------------------ construction
@@ -164,7 +262,12 @@ class StudySpec:
                 raise ValueError(f"'pool' must be a list of method names, e.g. pool = [\"darts\", \"drnas\"]; "
                                  f"got {m['pool']!r:.60}")
             kw["pool"] = tuple(m["pool"])
-        return cls(algos=tuple(m.get("algos") or ALGORITHMS.names()),
+        if m.get("oracle") is not None:
+            kw["oracle"] = OracleSpec.from_mapping(m["oracle"], source)
+        algos = m.get("algos")
+        if algos is None or (not algos and not (kw.get("oracle") and kw["oracle"].archs)):
+            algos = ALGORITHMS.names()  # (an empty list is only for a study of explicit oracle archs)
+        return cls(algos=tuple(algos),
                    selectors=tuple(m.get("selectors") or SELECTORS.names()),
                    datasets=tuple(m.get("datasets") or ("cifar10",)),
                    seeds=tuple(m.get("seeds") if m.get("seeds") is not None else (0,)),
@@ -187,6 +290,8 @@ class StudySpec:
                 raise ValueError(f"study file {path}: 'set' must be a table of profile fields, e.g. [set] epochs = 2")
             flags_set = given["set"] if isinstance(given["set"], Mapping) else parse_overrides(list(given["set"]), Profile)
             given["set"] = {**table, **flags_set}
+        if given.get("oracle") and isinstance(m.get("oracle"), Mapping):  # flags win per oracle key
+            given["oracle"] = {**m["oracle"], **given["oracle"]}
         return cls.from_mapping({**m, **given}, source=f"study file {path}")
 
 
@@ -210,7 +315,9 @@ def check_types(m: Mapping[str, Any], source: str = "study") -> None:
     for key, example in (("algos", 'algos = ["darts", "gdas"]'), ("selectors", 'selectors = ["prune", "valid"]'),
                          ("datasets", 'datasets = ["cifar10"]')):
         v = m.get(key)
-        if v is not None and (not isinstance(v, (list, tuple)) or not v or not all(isinstance(x, str) for x in v)):
+        empty_ok = key == "algos" and isinstance(m.get("oracle"), Mapping) and bool(m["oracle"].get("archs"))
+        if v is not None and (not isinstance(v, (list, tuple)) or (not v and not empty_ok)
+                              or not all(isinstance(x, str) for x in v)):
             fail(key, "a non-empty list of names", example)
     v = m.get("seeds")
     if v is not None and (not isinstance(v, (list, tuple)) or not v

@@ -6,7 +6,14 @@ Tasks (``kind`` -> what it makes, its content address):
 * ``score`` (per study run) -> the full-space score cache entry (``scoring.score_cache_path``);
 * ``select`` (run x selector [x candidate distribution for the baselines]) -> the selection record
   (``artifacts.selection_path``); an incompatible pair is no task: it is listed with its reason;
-* ``reliance`` (per dataset) -> ``<store>/reliance/<hash>.json``.
+* ``reliance`` (per dataset) -> ``<store>/reliance/<hash>.json``;
+* ``oracle`` (a space without a table, the study's ``[oracle]``: per Stage-2 selection and oracle
+  seed, after its ``select`` task; per explicit genotype, dataset and oracle seed) -> the trained
+  result ``<store>/oracle/<key>/result.json`` of the space's ``TrainedOracle`` (protocol §8).
+
+On a space without a table (``darts``) a study is Stage 2 only, as ``evaluate`` there: ``train``,
+``select`` (right after its run) and ``oracle``; full-space scoring and reliance need a table and
+are listed as skipped, with the reason.
 
 State is derived, never kept in memory, so ``supernetbench study --status`` works from any process:
 ``done`` = the artifact exists; ``running`` = its file lock is held (``harness/locks``); ``failed`` =
@@ -28,7 +35,7 @@ from typing import Any, Callable, Iterator
 from ..harness.store import atomic_write_json, content_hash, read_json
 from .spec import StudySpec
 
-KINDS = ("train", "score", "select", "reliance")
+KINDS = ("train", "score", "select", "reliance", "oracle")
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,8 @@ class Task:
     selector: str | None = None
     distribution: str = "run"  # select: the candidate distribution ("run", or a baseline's)
     deps: tuple[str, ...] = ()
+    arch: str | None = None  # oracle: an explicit (canonical) genotype; None: the selection of (run, selector)
+    oracle_seed: int = 0  # oracle: the from-scratch training seed
 
     @property
     def id(self) -> str:
@@ -48,6 +57,9 @@ class Task:
             return f"{self.kind}:{run}"
         if self.kind == "select":
             return f"select:{run}:{self.selector}" + ("" if self.distribution in ("run", "-") else f"@{self.distribution}")
+        if self.kind == "oracle":
+            what = f"{run}:{self.selector}" if self.arch is None else f"{self.dataset}:{content_hash(self.arch)[:8]}"
+            return f"oracle:{what}:o{self.oracle_seed}"
         return f"reliance:{self.dataset}"
 
     @property
@@ -70,6 +82,7 @@ def plan(spec: StudySpec) -> Plan:
     from ..algorithms import ALGORITHMS
     from ..pipeline.baselines import baseline_specs, reliance_selectors
     from ..selectors import SELECTORS, IncompatiblePair
+    from ..spaces import get_space
 
     tasks: dict[str, Task] = {}
     skipped: dict[str, str] = {}
@@ -78,6 +91,9 @@ def plan(spec: StudySpec) -> Plan:
         tasks.setdefault(t.id, t)
         return t.id
 
+    space = get_space(spec.space)
+    if not space.has("table"):
+        return _plan_without_table(spec, space, add, skipped, tasks)
     rel_sels = [s for s in reliance_selectors() if s in spec.selectors] if spec.reliance else []
     for ds in spec.datasets:
         rel_deps: list[str] = []
@@ -100,6 +116,48 @@ def plan(spec: StudySpec) -> Plan:
                         rel_deps.append(add(Task("select", algo, ds, seed, sel, d, deps=(tr,))))
         if rel_sels:
             add(Task("reliance", dataset=ds, deps=tuple(dict.fromkeys(rel_deps))))
+    return Plan(list(tasks.values()), skipped)
+
+
+def _plan_without_table(spec: StudySpec, space, add: Callable[[Task], str], skipped: dict[str, str],
+                        tasks: dict[str, Task]) -> Plan:
+    """A space without a table: ``train`` -> ``select`` -> ``oracle`` (the selected genotype trained
+    from scratch), plus the ``[oracle]`` archs; scoring and reliance are skipped with the reason."""
+    from ..algorithms import ALGORITHMS
+    from ..selectors import SELECTORS, IncompatiblePair
+    from ..spaces import missing_capability
+
+    why_score = missing_capability(space, "table", "full-space scoring and the Stage-1 metrics (a1/a2)")
+    why_rel = missing_capability(space, "table", "reliance (the N_I / R_I baselines)")
+    oracle = spec.oracle
+    for ds in spec.datasets:
+        for seed in spec.seeds:
+            for algo in spec.algos:
+                cls = ALGORITHMS.get(algo)
+                lacking = [missing_capability(space, c, f"Stage-1 method {algo!r}") for c in sorted(cls.space_requires)]
+                if any(lacking):
+                    skipped[Task("train", algo, ds, seed).id] = next(r for r in lacking if r)
+                    continue
+                tr = add(Task("train", algo, ds, seed))
+                skipped[Task("score", algo, ds, seed).id] = str(why_score)
+                for sel in spec.selectors:
+                    try:
+                        SELECTORS.get(sel).check_compatible(cls.provides, algo)
+                        SELECTORS.get(sel).check_space(space)
+                    except IncompatiblePair as e:
+                        skipped[Task("select", algo, ds, seed, sel).id] = str(e)
+                        continue
+                    st = add(Task("select", algo, ds, seed, sel, deps=(tr,)))
+                    if oracle is not None and oracle.selected:
+                        for o in oracle.seeds:
+                            add(Task("oracle", algo, ds, seed, sel, deps=(st,), oracle_seed=o))
+        if spec.reliance:
+            skipped[f"reliance:{ds}"] = str(why_rel)
+        if oracle is not None:
+            for a in oracle.archs:
+                canonical = space.format(space.canonical(space.parse(a)))
+                for o in oracle.seeds:
+                    add(Task("oracle", dataset=ds, arch=canonical, oracle_seed=o))
     return Plan(list(tasks.values()), skipped)
 
 
@@ -147,8 +205,29 @@ def _scoring_data(spec: StudySpec, dataset: str):
     return make_scoring_data(cached_search_data(rs.data_config()), cfg, "cpu", p.torch_dtype), cfg
 
 
+def oracle_arch(spec: StudySpec, t: Task) -> str | None:
+    """The genotype an ``oracle`` task trains: its own, or its selection's (None while that is not made)."""
+    if t.arch is not None:
+        return t.arch
+    rec = read_selection_record(spec, Task("select", t.algo, t.dataset, t.seed, t.selector))
+    return rec["selection"]["arch"] if rec is not None else None
+
+
+def read_selection_record(spec: StudySpec, t: Task) -> dict[str, Any] | None:
+    """The sound selection record of the ``select`` task ``t`` (None: absent, damaged or stale)."""
+    from ..pipeline.artifacts import read_selection
+
+    path = artifact(spec, t)
+    return read_selection(path, _run_inputs(str(run_dir(spec, t)), t.dataset, spec.space), None, t.dataset,
+                          spec.stage_profile().gt_split) if path is not None else None
+
+
 def artifact(spec: StudySpec, t: Task) -> Path | None:
-    """The content address of ``t``'s result; None while it cannot be known (scores before training)."""
+    """The content address of ``t``'s result; None while it cannot be known (scores before training,
+    the from-scratch result of a selection before the selection)."""
+    if t.kind == "oracle":
+        arch = oracle_arch(spec, t)
+        return None if arch is None else spec.oracle_of().path(arch, t.dataset, t.oracle_seed) / "result.json"
     if t.kind == "train":
         return run_dir(spec, t) / "DONE"
     if t.kind == "select":
@@ -179,6 +258,8 @@ def artifact(spec: StudySpec, t: Task) -> Path | None:
 def lock_path(spec: StudySpec, t: Task, art: Path | None) -> Path | None:
     if t.kind == "train":
         return run_dir(spec, t) / ".lock"
+    if t.kind == "oracle":
+        return art.parent / ".lock" if art is not None else None
     return art.with_suffix(".lock") if art is not None else None
 
 
@@ -237,36 +318,41 @@ def artifact_ok(spec: StudySpec, t: Task, art: Path | None) -> bool:
     if t.kind == "select":
         from ..pipeline.artifacts import selection_state
 
-        gt = _ground_truth()
-        inputs = _run_inputs(str(run_dir(spec, t)), t.dataset)
+        gt = _ground_truth(spec.space)
+        inputs = _run_inputs(str(run_dir(spec, t)), t.dataset, spec.space)
         return selection_state(art, inputs, gt, t.dataset, spec.stage_profile().gt_split)[0] == "ok"
+    if t.kind == "oracle":
+        return spec.oracle_of().result(oracle_arch(spec, t), t.dataset, t.oracle_seed) is not None
     return True
 
 
 def _ground_truth(space: str = "nb201"):
-    """The space's tabular ground truth (a study needs a space with a table)."""
+    """The space's tabular ground truth; None for a space without a table (its selections name an
+    arch only: their truth is the ``oracle`` tasks')."""
     from ..spaces import get_space
 
-    return get_space(space).benchmark()
+    sp = get_space(space)
+    return sp.benchmark() if sp.has("table") else None
 
 
 _INPUTS: dict[tuple, dict[str, Any]] = {}
 
 
-def _run_inputs(path: str, dataset: str) -> dict[str, Any] | None:
-    """What a selection of the run at ``path`` is made from (its supernet, the table); memoised per
-    run and supernet file version (None while the run has no supernet)."""
+def _run_inputs(path: str, dataset: str, space: str = "nb201") -> dict[str, Any] | None:
+    """What a selection of the run at ``path`` is made from (its supernet, the table - none for a
+    space without one); memoised per run and supernet file version (None while the run has no supernet)."""
     from ..harness.store import file_sha256
 
     try:
         st = (Path(path) / "supernet.pt").stat()
     except OSError:
         return None
-    key = (path, dataset, st.st_mtime_ns, st.st_size)
+    key = (path, dataset, st.st_mtime_ns, st.st_size, space)
     if key not in _INPUTS:
-        gt = _ground_truth()
+        gt = _ground_truth(space)
         _INPUTS[key] = {"supernet_sha256": file_sha256(Path(path) / "supernet.pt"),
-                        "ground_truth": content_hash(gt.archs, gt.test_acc(dataset)), "scores": None}
+                        "ground_truth": None if gt is None else content_hash(gt.archs, gt.test_acc(dataset)),
+                        "scores": None}
     return _INPUTS[key]
 
 
@@ -333,7 +419,7 @@ def _load(spec: StudySpec, t: Task):
     from ..oneshot.train import SearchRun
 
     run = SearchRun.load(run_dir(spec, t))
-    return run, run.space.benchmark(t.dataset)
+    return run, (run.space.benchmark(t.dataset) if run.space.has("table") else None)
 
 
 def _score(spec: StudySpec, t: Task, device: str) -> dict[str, Any]:
@@ -364,8 +450,8 @@ def _select(spec: StudySpec, t: Task, device: str) -> dict[str, Any]:
     ctx = selection_context(run, gt, seed=t.seed, device=device, distribution=dist, data_root=spec.data_root,
                             full_scores=scores, profile=spec.stage_profile())  # the study's Stage-2 fields
     sel, seconds, reused = cached_selection(ctx, t.selector, progress=True)
-    return {"artifact": str(artifact(spec, t)), "summary": f"{sel.arch} -> test acc {sel.test_acc:.2f}%"
-            + (" (reused)" if reused else "")}
+    acc = f" -> test acc {sel.test_acc:.2f}%" if sel.test_acc is not None else ""
+    return {"artifact": str(artifact(spec, t)), "summary": f"{sel.arch}{acc}" + (" (reused)" if reused else "")}
 
 
 def _reliance(spec: StudySpec, t: Task, device: str) -> dict[str, Any]:
@@ -381,5 +467,18 @@ def _reliance(spec: StudySpec, t: Task, device: str) -> dict[str, Any]:
     return {"artifact": str(path), "summary": f"largest R_I-R_U: {best[0]} {best[1]['R_I-R_U'].mean:+.2f} pp"}
 
 
+def _oracle(spec: StudySpec, t: Task, device: str) -> dict[str, Any]:
+    """Train the task's genotype from scratch (or reuse the stored result; resumes a killed training)."""
+    arch = oracle_arch(spec, t)
+    if arch is None:
+        raise RuntimeError(f"the selection of {t.deps[0] if t.deps else t.id} is missing or damaged; "
+                           "rerun the study to make it")
+    oracle = spec.oracle_of(device=device, progress=True)
+    res, reused = oracle.train_result(arch, t.dataset, t.oracle_seed)
+    return {"artifact": str(oracle.path(arch, t.dataset, t.oracle_seed) / "result.json"),
+            "summary": f"final-epoch test acc {res.final_test_acc:.2f}% (best over epochs {res.best_test_acc:.2f}%: "
+                       "a test-set selection)" + (" (reused)" if reused else "")}
+
+
 HANDLERS: dict[str, Callable[[StudySpec, Task, str], dict[str, Any]]] = {
-    "train": _train, "score": _score, "select": _select, "reliance": _reliance}
+    "train": _train, "score": _score, "select": _select, "reliance": _reliance, "oracle": _oracle}

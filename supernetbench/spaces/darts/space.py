@@ -86,8 +86,8 @@ class DartsCellSpace(SearchSpace):
     the same one (``darts``, S2-S4), else their union in :data:`ALL_OPS` order (S1); an op index
     always indexes :meth:`op_names` of its edge.
 
-    Capabilities: ``topology`` only. No ``table`` (the ground truth is training a genotype from
-    scratch, :mod:`.oracle`), not ``enumerable`` (about 10^18 cell pairs). The two orders of a
+    Capabilities: ``topology`` only. No ``table``: the ground truth is training a genotype from
+    scratch (:meth:`benchmark`: a :class:`~.oracle_store.DartsOracle`, protocol §8), not ``enumerable`` (about 10^18 cell pairs). The two orders of a
     node's input pairs are one functional class (:meth:`functional_key`), but the capability
     ``functional_classes`` (NB201's zero-output / dead-edge classes) is not declared.
     """
@@ -99,6 +99,10 @@ class DartsCellSpace(SearchSpace):
     cell_types: ClassVar[tuple[str, ...]] = CELL_TYPES
     #: ``model_info``'s shape: initial channels and number of cells of ``NetworkCIFAR``
     model_shape: ClassVar[tuple[str, ...]] = ("C", "layers")
+    ground_truth: ClassVar[str | None] = (
+        "trained oracle (protocol §8): NetworkCIFAR C=36 / 20 cells trained from scratch for 600 epochs; reports "
+        "the final-epoch test accuracy (the best over epochs is kept, labelled a selection on the test set, P20); "
+        "content-addressed under <cache>/oracle/<key>/, resumable; `supernetbench oracle --profile smoke|paper`")
     notes: ClassVar[str] = ("gdas samples a hard op on all 14 edges of both cells, as the papers' code ran it "
                             "(not a valid 2-in-edge cell, protocol §8); darts-'s auxiliary skip is a "
                             "FactorizedReduce on the stride-2 edges (the DARTS- and papers' code); perturb "
@@ -441,6 +445,15 @@ class DartsCellSpace(SearchSpace):
 
         arch = self.parse(arch) if isinstance(arch, str) else self.validate(arch)
         return NetworkCIFAR(arch, self, NetworkConfig(num_classes=num_classes, **kwargs))
+
+    def benchmark(self, dataset: str | None = None, profile: str = "paper", *, root: str | None = None,
+                  data_root: str | None = None, device: str = "cpu", progress: bool = False):
+        """The ground truth: a :class:`~.oracle_store.DartsOracle` (the space's ``TrainedOracle``) with
+        the oracle profile ``profile`` (``paper`` = protocol §8, ``smoke``), storing under ``root``
+        (default ``cache_dir()``). ``dataset`` is named per call of the oracle."""
+        from .oracle_store import DartsOracle
+
+        return DartsOracle(self, profile, root=root, data_root=data_root, device=device, progress=progress)
 
     def model_info(self, arch: str, dataset: str = "cifar10", C: int = 36, layers: int = 20) -> dict[str, Any]:
         """Parameters and FLOPs of ``NetworkCIFAR`` of the genotype string ``arch`` on a CIFAR dataset.
