@@ -378,7 +378,9 @@ def cmd_report(args) -> int:
         raise ValueError("report needs --study FILE or --algos METHOD [METHOD ...]")
     from .spaces import require
 
-    require(_space(args), "table", "a report (a1/a2, test errors, reliance)")
+    if args.study is None:  # a space without a table is reported from its study's oracle results
+        require(_space(args), "table", "a report from --algos (a1/a2, test errors, reliance; a space without a table "
+                "is reported from its study: report --study FILE)")
     flags = {"algos": args.algos, "selectors": args.selectors, "datasets": [args.dataset] if args.dataset else None,
              "seeds": args.seeds, "profile": args.profile, "set": _sets(args), "store": args.store,
              "runs_root": args.runs_root, "data_root": args.data_root, "r_u": args.r_u,
@@ -390,7 +392,16 @@ def cmd_report(args) -> int:
                                        **{k: v for k, v in flags.items() if v is not None}})
     from .spaces import get_space
 
-    require(get_space(spec.space), "table", "a report (a1/a2, test errors, reliance)")  # a study file's space too
+    if not get_space(spec.space).has("table"):  # Table 3 from the study's from-scratch (oracle) results
+        from .report.oracle_report import write_oracle_report
+
+        summary = write_oracle_report(spec, args.out, device="cpu" if args.device == "auto" else args.device)
+        for ds, info in summary["datasets"].items():
+            print((Path(info["dir"]) / "table3_final.md").read_text())
+            print(f"wrote {info['dir']}/index.md ({info['records']} trained selections)")
+        if summary["missing_oracle_tasks"]:
+            print(f"{len(summary['missing_oracle_tasks'])} oracle task(s) have no result yet: run the study first")
+        return 0
     if (spec.pool is not None or spec.pairing != DEFAULT_PAIRING) and not spec.reliance:
         raise ValueError("--pool and --pairing choose the combined score, which needs --reliance (or reliance = true "
                          "in the study file)")

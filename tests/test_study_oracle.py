@@ -95,8 +95,11 @@ def test_oracle_section_is_validated(tmp_path):
     assert s.oracle == OracleSpec(profile="smoke", seeds=(2,))
     from tests.helpers import error_line, run_cli
 
-    rc, _, err = run_cli("report", "--study", str(f), "--out", str(tmp_path / "r"))  # a report needs a table
-    assert rc == 2 and "needs a search space with 'table'" in error_line(err) and not (tmp_path / "r").exists()
+    rc, out, err = run_cli("report", "--study", str(f), "--out", str(tmp_path / "r"), "--store", str(tmp_path / "st"))
+    assert rc == 0, err  # Table 3 from the oracle results: none yet, and it says so
+    assert "2 oracle task(s) have no result yet" in out and (tmp_path / "r" / "cifar10" / "index.md").exists()
+    rc, _, err = run_cli("report", "--space", "darts", "--algos", "darts", "--out", str(tmp_path / "r2"))
+    assert rc == 2 and "needs a search space with 'table'" in error_line(err) and "report --study" in error_line(err)
 
 
 # ------------------------------------------------------------------------------------------ end to end
@@ -134,6 +137,28 @@ def test_darts_study_trains_the_selection_from_scratch(darts_study, capsys):
                "--store", spec.store, "--json"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["reused"] and out["final_test_acc"] == rec["result"]["final_test_acc"]
+
+
+def test_darts_report_is_table3_from_the_oracle(darts_study, tmp_path):
+    """The report of the study: Table 3 (final-epoch error; best over epochs labelled optimistic) from
+    the oracle results, each genotype's shared-weight score on its supernet, the absent NB201 parts."""
+    from supernetbench.report.oracle_report import write_oracle_report
+
+    spec, first, _ = darts_study
+    summary = write_oracle_report(spec, tmp_path)
+    d = tmp_path / "cifar10"
+    recs = json.loads((d / "records.json").read_text())["records"]
+    assert summary["missing_oracle_tasks"] == [] and len(recs) == 1
+    t = Task("oracle", "darts", "cifar10", 0, "prune", deps=("select:darts-cifar10-s0:prune",))
+    res = json.loads(artifact(spec, t).read_text())["result"]
+    assert recs[0]["final_acc"] == res["final_test_acc"] and recs[0]["best_acc"] == res["best_test_acc"]
+    assert 0.0 <= recs[0]["shared_score"] <= 100.0 and recs[0]["arch"] == oracle_arch(spec, t)
+    final = (d / "table3_final.md").read_text()
+    assert f"{100 - res['final_test_acc']:.2f} ± 0.00" in final
+    assert "test set" in (d / "table3_best.md").read_text()
+    index = (d / "index.md").read_text()
+    assert "a1/a2 curves" in index and "'table'" in index and "needs at least 3" in index
+    assert (d / "table3_final.csv").exists() and (d / "table3_final.tex").exists()
 
 
 def test_oracle_only_study_on_ray(tmp_path):
