@@ -81,7 +81,7 @@ def test_unknown_option_lists_valid_options():
 @pytest.mark.parametrize("name, options, valid", [
     ("drnas", {"reg_type": "l1"}, "l2, kl"),
     ("drnas", {"distribution": "mean"}, "softmax, dirichlet-mean"),
-    ("darts-", {"beta_schedule": "cosine"}, "auto, decay, constant"),
+    ("darts-", {"beta_schedule": "cosine"}, "auto, decay, linear, constant"),
     ("darts", {"order": 3}, "1 or 2"),
     ("gdas", {"tau_min": 0.0}, "0 < tau_min"),
 ])
@@ -323,6 +323,22 @@ def test_darts_minus_beta_decay_schedule():
     assert beta_at(50, 100, "decay") == pytest.approx(0.98)
     assert beta_at(99, 100, "decay") == 0.0
     assert beta_at(60, 100, "decay", beta_max=0.5) == pytest.approx(0.5 * 39 / 50)
+
+
+def test_darts_minus_linear_schedule_on_the_darts_space():
+    """Protocol §8: the papers' DARTS-space code decays beta as (E - e - 1) / 50 at E = 50 epochs."""
+    from supernetbench.algorithms.base import RunContext
+    from supernetbench.spaces import get_space
+
+    cls = ALGORITHMS.get("darts-")
+    ctx = RunContext(dataset="cifar10", epochs=50, device=torch.device("cpu"), seed=0, dtype=torch.float64)
+    method = cls(cls.make_config({}), space=get_space("darts"), ctx=ctx)
+    assert method.beta_schedule == "linear"
+    assert [beta_at(e, 50, "linear") for e in (0, 1, 49)] == pytest.approx([49 / 50, 48 / 50, 0.0])
+    ref = cls(cls.make_config({}), space=get_space("darts-s2"),
+              ctx=RunContext(dataset="cifar10", epochs=50, device=torch.device("cpu"), seed=0, dtype=torch.float64,
+                             reference=True))
+    assert ref.beta_schedule == "constant"
 
 
 def test_darts_minus_constant_and_reference_default():

@@ -15,10 +15,13 @@ Beta schedules (config ``beta_schedule``; ``beta_max`` scales both). Where each 
   Written as ``beta_max * min(1, (E - epoch - 1) / (E / 2))``; for odd ``E`` it is the same line.
   The DARTS- paper decays beta to 0 by the end of the search; this half-constant form is the
   case-study code's reading of it, used here as the corrected protocol's default.
+* ``"linear"`` - ``beta = beta_max * (E - epoch - 1) / E``: the papers' **DARTS-space code**
+  (protocol §8: ``(epochs - epoch - 1) / 50`` at their 50 epochs, 0.98 -> 0.0 over the whole run).
 * ``"constant"`` - ``beta = beta_max`` for every epoch: what the papers' NB201 two-stage code that
   produced Table 2 ran (protocol §3.2 and P3: the decay is commented out in ``train_search.py``).
-* ``"auto"`` (default) - ``"decay"``, or ``"constant"`` when the run context has
-  ``reference=True`` (the ``reference`` profile is the Table 2 reproduction path, P3).
+* ``"auto"`` (default) - ``"constant"`` when the run context has ``reference=True`` (the
+  ``reference`` profile is the Table 2 reproduction path, P3); ``"linear"`` on a DARTS cell space
+  (the papers' DARTS-space code, §8); else ``"decay"``.
 """
 from __future__ import annotations
 
@@ -32,7 +35,9 @@ from .base import ALGORITHMS, MethodConfig, RunContext
 from .darts import Darts, DartsConfig
 from ..spaces.base import SearchSpace
 
-BETA_SCHEDULES = ("auto", "decay", "constant")
+BETA_SCHEDULES = ("auto", "decay", "linear", "constant")
+#: the spaces the papers ran with their DARTS-space code (protocol §8): ``auto`` is ``linear`` there
+DARTS_SPACE_CODE = frozenset({"darts", "darts-s1", "darts-s2", "darts-s3", "darts-s4"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,9 +57,11 @@ def beta_at(epoch: int, epochs: int, schedule: str, beta_max: float = 1.0) -> fl
     """The auxiliary-skip weight during 0-based ``epoch`` of an ``epochs``-epoch run."""
     if schedule == "constant":
         return float(beta_max)
-    if schedule != "decay":
-        raise ValueError(f"beta schedule must be 'decay' or 'constant', got {schedule!r}")
     epochs = max(1, int(epochs))
+    if schedule == "linear":
+        return float(beta_max) * max(0.0, (epochs - epoch - 1) / epochs)
+    if schedule != "decay":
+        raise ValueError(f"beta schedule must be 'decay', 'linear' or 'constant', got {schedule!r}")
     return float(beta_max) * min(1.0, max(0.0, (epochs - epoch - 1) / (epochs / 2)))
 
 
@@ -68,10 +75,13 @@ class DartsMinus(Darts):
 
     @property
     def beta_schedule(self) -> str:
-        """The resolved schedule (``auto`` -> ``decay``, or ``constant`` for reference runs)."""
+        """The resolved schedule (``auto``: ``constant`` for reference runs, ``linear`` on a DARTS cell
+        space - the papers' DARTS-space code, §8 -, else ``decay``)."""
         s = self.config.beta_schedule
         if s == "auto":
-            return "constant" if self.ctx.reference else "decay"
+            if self.ctx.reference:
+                return "constant"
+            return "linear" if self.space.name in DARTS_SPACE_CODE else "decay"
         return s
 
     def on_epoch_start(self, net: nn.Module, epoch: int) -> None:
