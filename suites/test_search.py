@@ -38,6 +38,18 @@ def _params():
         yield pytest.param(algo, sel, ds, id=f"{algo}-{sel}-{ds}", marks=marks)
 
 
+def _checked_reference(path, case_id: str, profile: dict, regen: str) -> dict:
+    """The stored reference of a case; a missing or stale one fails with the command that makes it."""
+    ref = read_reference(path)
+    if ref is None:
+        pytest.fail(f"no reference for {case_id}; generate it with: {regen}")
+    stale = stale_fields(ref, profile)
+    if stale:
+        pytest.fail(f"{case_id}: reference is stale (made with other values of profile field(s) "
+                    f"{', '.join(stale)}); regenerate it deliberately with: {regen}")
+    return ref
+
+
 @pytest.mark.parametrize("algo, selector, dataset", list(_params()))
 def test_case(algo, selector, dataset, evaluations, reference_dir, update_references, reference_seeds):
     case_id = f"{algo}-{selector}-{dataset}"
@@ -57,14 +69,8 @@ def test_case(algo, selector, dataset, evaluations, reference_dir, update_refere
     if update_references:
         per_seed = [got] + [case_values(evaluations(algo, dataset, s), selector) for s in reference_seeds[1:]]
         write_reference(path, build_reference(case_id, per_seed, ev, profile, seeds=reference_seeds))
-    ref = read_reference(path)
     regen = f'pytest suites -k "[{case_id}]" --update-references'
-    if ref is None:
-        pytest.fail(f"no reference for {case_id}; generate it with: {regen}")
-    stale = stale_fields(ref, profile)
-    if stale:
-        pytest.fail(f"{case_id}: reference is stale (made with other values of profile field(s) "
-                    f"{', '.join(stale)}); regenerate it deliberately with: {regen}")
+    ref = _checked_reference(path, case_id, profile, regen)
     failures = []
     seeds = ref.get("reference_seeds", list(REFERENCE_SEEDS))
     for name, r in ref["values"].items():
@@ -115,13 +121,7 @@ def test_space_case(algo, selector, dataset, space, evaluations, reference_dir, 
         ref["seed_archs"] = [case_arch(e, selector) for e in evs]
         path.parent.mkdir(parents=True, exist_ok=True)
         write_reference(path, ref)
-    ref = read_reference(path)
-    if ref is None:
-        pytest.fail(f"no reference for {cid}; generate it with: {regen}")
-    stale = stale_fields(ref, profile)
-    if stale:
-        pytest.fail(f"{cid}: reference is stale (made with other values of profile field(s) {', '.join(stale)}); "
-                    f"regenerate it deliberately with: {regen}")
+    ref = _checked_reference(path, cid, profile, regen)
     failures = [] if arch == ref["arch"] else [f"selected {arch}, reference {ref['arch']}"]
     for name, r in ref["values"].items():
         if got.get(name) != pytest.approx(r["value"], abs=r["atol"]):
