@@ -104,7 +104,7 @@ def evaluate_case(algo: str, dataset: str, seed: int, selectors: Sequence[str] |
 def case_values(ev, selector: str) -> dict[str, float]:
     """The numbers a case asserts: Stage-1 metrics at the top three levels and the Stage-2 result
     (on a space without a table: :func:`space_case_values`)."""
-    if ev.scores is None:
+    if "a1" not in ev.metrics:  # a space without a table: no Stage-1 metrics over the space
         return space_case_values(ev, selector)
     m = ev.metrics
     out = {
