@@ -389,7 +389,7 @@ def test_darts_minus_trains_on_the_darts_space(tmp_path, k):
                          progress=False)
     config = json.loads((run.path / "config.json").read_text())
     assert config["method_config"]["arch_lr"] == 6e-4 and config["profile"].get("k", 1) == k  # k=1: left out
-    assert [e["beta"] for e in run.log] == [1.0, 0.0]  # the method's decay over 2 epochs
+    assert [e["beta"] for e in run.log] == [0.5, 0.0]  # §8's linear decay (E - e - 1) / E over 2 epochs
     assert all(np.isfinite(e["train_loss"]) and e["arch_loss"] is not None for e in run.log)
     assert_valid_cell(space, space.parse(run.log[-1]["genotype"]))
     stored = torch.load(run.path / "supernet.pt", weights_only=True)

@@ -41,9 +41,10 @@ def test_selector_golden(name, algo, update_golden, gt, tiny_runs_root, torch_si
 
 
 @pytest.mark.parametrize("algo", ["darts", "rsps"])
-@pytest.mark.parametrize("name", ["prune", "valid", "synflow", "jacob_cov", "perturb"])
+@pytest.mark.parametrize("name", ["prune", "valid", "synflow", "jacob_cov"])
 def test_selector_golden_on_the_darts_space(name, algo, update_golden, tiny_runs_root, torch_single_thread):
-    """The selectors on tiny DARTS-space runs (no table: the genotype and the candidates' scores)."""
+    """The selectors on tiny DARTS-space runs (no table: the genotype and the candidates' scores).
+    perturb on DARTS is pinned by the gdas:darts suite case and tests/test_darts_perturb.py (CI time)."""
     check_golden(selector_output(name, algo, None, tiny_runs_root, "darts"), update_golden)
 
 
