@@ -52,10 +52,12 @@ def reference_seeds(request) -> tuple[int, ...]:
 def evaluations():
     cache: dict = {}
 
-    def get(algo: str, dataset: str, seed: int, space: str = "nb201"):
-        key = (algo, dataset, seed, space)
+    def get(algo: str, dataset: str, seed: int, space: str = "nb201", selectors: tuple[str, ...] | None = None):
+        """``selectors``: only these (a space case runs its own selector; its run and selections are
+        cached on disk, so the cases of one run share the training); None: every built-in one."""
+        key = (algo, dataset, seed, space, selectors)
         if key not in cache:
-            cache[key] = evaluate_case(algo, dataset, seed, space=space)
+            cache[key] = evaluate_case(algo, dataset, seed, list(selectors) if selectors else None, space=space)
         return cache[key]
 
     return get

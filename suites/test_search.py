@@ -85,8 +85,8 @@ def _space_params():
         cid = case_id(algo, sel, ds, space)
         marks = [pytest.mark.case(algo=algo, selector=sel, dataset=ds, space=space),
                  pytest.mark.xdist_group(f"{algo}-{ds}:{space}")]
-        if algo not in SPACE_CI_ALGOS or ds not in CI_DATASETS:
-            marks.append(pytest.mark.slow)
+        if algo not in SPACE_CI_ALGOS or ds not in CI_DATASETS or sel == "perturb":
+            marks.append(pytest.mark.slow)  # perturb on DARTS in CI: tests/test_darts_perturb.py
         why = incompatibility(algo, sel)
         if why:
             marks.append(pytest.mark.xfail(raises=IncompatiblePair, strict=True, reason=why))
@@ -104,7 +104,7 @@ def test_space_case(algo, selector, dataset, space, evaluations, reference_dir, 
 
     cid = case_id(algo, selector, dataset, space)
     SELECTORS.get(selector).check_compatible(ALGORITHMS.get(algo).provides, algo)
-    ev = evaluations(algo, dataset, SPACE_REFERENCE_SEEDS[0], space)
+    ev = evaluations(algo, dataset, SPACE_REFERENCE_SEEDS[0], space, (selector,))
     assert ev.scores is None and selector in ev.selections, f"{selector} produced no selection"
     arch = case_arch(ev, selector)
     sp = get_space(space)
@@ -115,7 +115,7 @@ def test_space_case(algo, selector, dataset, space, evaluations, reference_dir, 
     seeds = SPACE_REFERENCE_SEEDS if reference_seeds == REFERENCE_SEEDS else reference_seeds
     regen = f'pytest suites -k "[{cid}]" --update-references'
     if update_references:
-        evs = [ev] + [evaluations(algo, dataset, s, space) for s in seeds[1:]]
+        evs = [ev] + [evaluations(algo, dataset, s, space, (selector,)) for s in seeds[1:]]
         ref = build_reference(cid, [case_values(e, selector) for e in evs], ev, profile, seeds=seeds, command=regen)
         ref["space"], ref["arch"] = space, arch
         ref["seed_archs"] = [case_arch(e, selector) for e in evs]
