@@ -102,8 +102,8 @@ def evaluate_case(algo: str, dataset: str, seed: int, selectors: Sequence[str] |
     gt = sp.benchmark(dataset) if sp.has("table") else None
     with torch_threads(suite_threads()):
         return evaluate(case_spec(algo, dataset, seed, space), list(selectors or SELECTORS.builtin_names()), device="cpu",
-                        runs_root=cache_dir() / "runs", progress=False, gt=gt, workers=1,
-                        skip_incompatible=space != DEFAULT_CASE_SPACE)  # xdist parallelises the cases
+                        runs_root=cache_dir() / "runs", progress=False, gt=gt,
+                        workers=1)  # xdist parallelises the cases
 
 
 def case_values(ev, selector: str) -> dict[str, float]:
