@@ -608,6 +608,82 @@ def add_study_command(sub) -> None:
     sp.set_defaults(func=cmd_study)
 
 
+def cmd_casestudy(args) -> int:
+    """Table 1 of the second paper (protocol §9): run each space's study, then write the table."""
+    from .plugins import active_specs
+    from .report.casestudy import table1, write_table1
+    from .study import run_study, status_table, study_status
+    from .study.casestudy import CaseStudy, collect
+    from .harness.profiles import parse_overrides, Profile
+
+    cs = CaseStudy(spaces=tuple(args.spaces), methods=tuple(args.methods), seeds=tuple(args.seeds), profile=args.profile,
+                   overrides=tuple(sorted(parse_overrides(args.set, Profile).items())), dataset=args.dataset,
+                   oracle_profile=args.oracle, oracle_seeds=tuple(args.oracle_seeds), backend=args.backend,
+                   device=args.device, store=args.store, runs_root=args.runs_root, data_root=args.data_root,
+                   workers=args.workers, address=args.address, plugins=tuple(active_specs()))
+    out = Path(args.out)
+    files = cs.write_study_files(out)
+    failed = 0
+    for space, spec in cs.studies().items():
+        if args.status:
+            print(f"== {space} ({spec.profile})\n" + status_table(study_status(spec)))
+            continue
+        if not args.table_only:
+            if not args.quiet:
+                print(f"== {space}: study {spec.study_dir} (profile {spec.profile})", flush=True)
+            rep = run_study(spec, progress=not args.quiet)
+            failed += rep.counts()["failed"] + rep.counts()["blocked"]
+    result = collect(cs)
+    paths = write_table1(result, out)
+    t = table1(result)
+    if args.json:
+        _print({"paths": paths, "failed_tasks": failed, "studies": [str(f) for f in files], **result}, True)
+    else:
+        print(f"\n**{t.title}**\n\n{t.to_markdown()}\n{t.note}\n")
+        print("wrote " + ", ".join(paths.values()) + f"; the studies of each row: {out / 'studies'}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def add_casestudy_command(sub) -> None:
+    from .harness.data import DATASETS
+    from .study.casestudy import PAPER_SPACES
+    from .study.spec import BACKEND_NAMES
+
+    sp = sub.add_parser("casestudy", help="the second paper's Table 1: perturb on trained vs fixed-alpha supernets, "
+                        "per space (protocol §9)",
+                        description="Per space and seed, train each method's supernet and its fixed-alpha control "
+                                    "(darts -> blank, darts- -> blank-, any other -> fixed-<name>), select with prune "
+                                    "and perturb, evaluate every selection (NB201: the table; DARTS spaces: trained "
+                                    "from scratch by the oracle), and write OUT/table1.{md,csv,tex,json,png}. Each "
+                                    "space is a resumable study (OUT/studies/<space>.toml runs it alone, e.g. on Ray).")
+    sp.add_argument("--spaces", nargs="+", default=list(PAPER_SPACES), help="default: nb201 darts-s1 .. darts-s4")
+    sp.add_argument("--methods", nargs="+", default=["darts", "darts-"],
+                    help="Stage-1 methods that learn alpha (default: darts darts-); each gets its fixed-alpha control")
+    sp.add_argument("--seeds", nargs="+", type=SEED, default=[1, 2, 3], help="default: 1 2 3 (protocol §9)")
+    sp.add_argument("--profile", default="casestudy",
+                    help="casestudy (default: protocol §9; casestudy-darts on the DARTS spaces) | smoke | ... "
+                         "(paper runs darts-paper on the DARTS spaces)")
+    sp.add_argument("--set", action="extend", nargs="+", metavar="FIELD=VALUE", help="override profile fields")
+    sp.add_argument("--dataset", default="cifar10", choices=DATASETS)
+    sp.add_argument("--oracle", default=None, metavar="PROFILE",
+                    help="from-scratch evaluation of the DARTS-space selections: paper (protocol §8, default) | smoke "
+                         "(the default under --profile smoke)")
+    sp.add_argument("--oracle-seeds", nargs="+", type=SEED, default=[0], help="from-scratch training seeds (default 0)")
+    sp.add_argument("--backend", default="local", choices=BACKEND_NAMES)
+    sp.add_argument("--address", default=None, help="ray: cluster address ('auto' = the running cluster)")
+    sp.add_argument("--workers", type=_int_arg(1, 4096), default=None, help="tasks at a time (default: CPU cores or GPUs)")
+    sp.add_argument("--device", default="auto", help="auto (default) | cpu | cuda")
+    sp.add_argument("--store", default=None, help="artifact store (default: $SUPERNETBENCH_CACHE)")
+    sp.add_argument("--runs-root", default=None, help="Stage-1 runs (default: <store>/runs)")
+    sp.add_argument("--data-root", default=None)
+    sp.add_argument("--out", required=True, help="where table1.* and studies/ go")
+    sp.add_argument("--status", action="store_true", help="show each space's study state; write the table so far")
+    sp.add_argument("--table-only", action="store_true", help="run nothing: write the table from what is stored")
+    sp.add_argument("--quiet", action="store_true", help="no progress lines")
+    sp.add_argument("--json", action="store_true", help="print the table's data as JSON")
+    sp.set_defaults(func=cmd_casestudy)
+
+
 # ---------------------------------------------------------------------------------------- parser
 class _Parser(argparse.ArgumentParser):
     """argparse with the harness's one-line errors (status 2) instead of usage + error."""
@@ -799,6 +875,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_gate)
     add_stage2_commands(sub)
     add_study_command(sub)
+    add_casestudy_command(sub)
     add_oracle_command(sub)
     add_trajectory_command(sub)
     return p

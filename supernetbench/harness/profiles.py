@@ -203,7 +203,25 @@ DARTS_PAPER = PAPER.replace(name="darts-paper", C=36, N=6, k=2, epochs=50, lr=0.
 #: clip 5, half of the training set each for weights and alphas, arch Adam lr 3e-4, betas (0.5, 0.999),
 #: wd 1e-3 (the method defaults). Only C, N and epochs differ from ``paper``.
 DARTS_SEARCH = PAPER.replace(name="darts-search", N=2, epochs=50)
-PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, DEMO, SIGNAL, PAPER, REFERENCE, DARTS_PAPER, DARTS_SEARCH)}
+#: protocol §9, the second paper's case study (Table 1; its DARTS-PT fork ``case_study/``) on NB201: the
+#: 16/5 supernet, first-order DARTS (the method default), SGD 0.025 cosine to 0.001, Adam 3e-4 / wd 1e-3,
+#: 100 epochs, batch 64, train_portion 0.5 (the 25k/25k split); DARTS- beta = 1 for epochs 0-49, then
+#: (100 - e - 1) / 50 (the method's ``decay``, chosen by ``auto`` on NB201); perturb: proj_intv 5 over the 6
+#: edges = 25 tuning epochs at lr 0.025 / 10, ``proj_crit acc`` on the whole valid half, ``edge_decision
+#: random`` (``perturb``'s only mode). The fields equal ``paper``'s: a name of its own keeps the case
+#: study's runs apart and says which protocol made them. Not reproduced: the fork drew each training
+#: batch with replacement (``next(iter(train_queue))`` per step); here every epoch is one pass.
+CASESTUDY = PAPER.replace(name="casestudy")
+#: protocol §9 on the DARTS spaces (S1-S4): DARTS-PT's ``sota/cnn/train_search.py`` search network, as
+#: the case-study scripts ran it (``*-proj-sota.sh``: resume epoch 50): C=16, 8 cells, k=1, 50 epochs,
+#: SGD 0.025 cosine to 0.001, Adam 3e-4; perturb tunes 5 x (14 + 3 - 1) + 1 = 81 epochs (the space's
+#: projection plan) at lr 0.0025. The same fields as ``darts-search``.
+CASESTUDY_DARTS = DARTS_SEARCH.replace(name="casestudy-darts")
+PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, DEMO, SIGNAL, PAPER, REFERENCE, DARTS_PAPER, DARTS_SEARCH,
+                                                    CASESTUDY, CASESTUDY_DARTS)}
+#: a preset's twin on the DARTS cell spaces: a study spanning spaces (``supernetbench casestudy``) runs
+#: ``casestudy`` on NB201 and ``casestudy-darts`` on S1-S4; every other profile means itself everywhere
+DARTS_SPACE_TWINS: dict[str, str] = {"casestudy": "casestudy-darts", "paper": "darts-paper"}
 #: one line per preset for `supernetbench list` and the README.
 PROFILE_NOTES: dict[str, str] = {
     "smoke": "CI budget on CPU (C=4, N=1, 4 epochs, 1,024/512 images, float64)",
@@ -222,7 +240,17 @@ PROFILE_NOTES: dict[str, str] = {
                    "method's decay, not §8's 50-epoch window)",
     "darts-search": "the DARTS paper's search network (for --space darts / darts-s1..s4): C=16, 8 cells, k=1, "
                     "50 epochs, SGD lr 0.025 cosine to 0.001, arch lr 3e-4",
+    "casestudy": "the second paper's case study (Table 1, protocol §9) on NB201: `paper`'s fields (100 epochs, "
+                 "first-order DARTS, DARTS- beta 1 then decaying from epoch 50, perturb 25 epochs)",
+    "casestudy-darts": "the case study on the DARTS spaces S1-S4 (protocol §9, DARTS-PT's search network): C=16, "
+                       "8 cells, 50 epochs; `supernetbench casestudy` picks it for the darts* rows",
 }
+
+
+def profile_for_space(name: str, space: str) -> str:
+    """The profile a multi-space study runs on ``space`` when asked for ``name`` (its DARTS-space twin
+    on a ``darts*`` space, else ``name``)."""
+    return DARTS_SPACE_TWINS.get(name, name) if space.startswith("darts") else name
 
 
 def profile_from_dict(d: Mapping[str, Any]) -> Profile:

@@ -95,6 +95,7 @@ class Registry(Generic[T]):
         self._loaded: dict[str, PluginInfo] = {}  # plugin name -> info, imported and checked
         self._broken: dict[str, str] = {}  # name -> the error line
         self._discovered = False
+        self._derivers: dict[str, Callable[[str], T]] = {}  # name prefix -> builder of "<prefix><base name>"
 
     # ------------------------------------------------------------------ built-ins
     def register(self, name: str) -> Callable[[T], T]:
@@ -182,6 +183,24 @@ class Registry(Generic[T]):
                               f"{info.version} failed to import ({msg}); {_fix(info)}") from None
         self._check_and_add(info, obj)
 
+    # ------------------------------------------------------------------ derived names
+    def add_deriver(self, prefix: str, build: Callable[[str], T]) -> None:
+        """Names ``<prefix><base>`` resolve to ``build(base)``, made on first lookup in any process (a
+        study's pool or Ray worker included), e.g. ``fixed-gdas``: GDAS with alpha frozen. ``build``
+        raises ``ValueError`` when ``base`` cannot be derived; derived names are not built-in (no suite)."""
+        self._derivers[prefix] = build
+
+    def _derive(self, name: str) -> None:
+        for prefix, build in self._derivers.items():
+            if name.startswith(prefix) and len(name) > len(prefix):
+                base = name[len(prefix):]
+                obj = build(base)
+                self._items[name] = obj
+                if base in self._loaded:  # a plugin's derivative: keyed by the plugin's distribution too
+                    self._loaded[name] = self._loaded[base]
+                _set_name(obj, name)
+                return
+
     # ------------------------------------------------------------------ lookup
     def get(self, name: str) -> T:
         self._discover()
@@ -189,6 +208,8 @@ class Registry(Generic[T]):
             raise PluginError(self._broken[name])
         if name not in self._items and name in self._plugins:
             self._load(name)
+        if name not in self._items and self._derivers:
+            self._derive(name)
         try:
             return self._items[name]
         except KeyError:
@@ -221,7 +242,15 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         self._discover()
-        return name in self._items or name in self._plugins or name in self._broken
+        if name in self._items or name in self._plugins or name in self._broken:
+            return True
+        if isinstance(name, str) and any(name.startswith(p) for p in self._derivers):
+            try:
+                self.get(name)
+            except (KeyError, ValueError):
+                return False
+            return True
+        return False
 
     def __iter__(self):
         return iter(self.names())

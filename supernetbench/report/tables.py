@@ -92,6 +92,8 @@ class Table:
         decimals: digits after the decimal point for numbers.
         best: ``(row, column)`` index pairs to mark (bold) as best in their row.
         note: a sentence printed under the table (what the numbers are).
+        italic: ``(row, column)`` index pairs to set in italics (a second-best mark, e.g. the paper's
+            Table 1: the best of the family that does not hold the row's best).
     """
 
     name: str
@@ -102,6 +104,7 @@ class Table:
     decimals: int = 2
     best: set[tuple[int, int]] = field(default_factory=set)
     note: str = ""
+    italic: set[tuple[int, int]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         for label, cells in self.rows:
@@ -133,7 +136,7 @@ class Table:
             row = {self.row_header: label}
             for j, (col, c) in enumerate(zip(self.columns, cells)):
                 t = self.text(c)
-                row[col] = f"**{t}**" if self._marked(i, j) else t
+                row[col] = f"**{t}**" if self._marked(i, j) else f"*{t}*" if (i, j) in self.italic else t
             rows.append(row)
         return markdown_table(rows, [self.row_header, *self.columns])
 
@@ -172,7 +175,8 @@ class Table:
             for j, c in enumerate(cells):
                 t = self.text(c, missing="--", pm=r" $\pm$ ")
                 t = t if isinstance(c, MeanStd) or c is None else esc(t)
-                parts.append(rf"\textbf{{{t}}}" if self._marked(i, j) else t)
+                parts.append(rf"\textbf{{{t}}}" if self._marked(i, j) else
+                             rf"\textit{{{t}}}" if (i, j) in self.italic else t)
             lines.append(" & ".join(parts) + r" \\")
         lines += [r"\bottomrule", r"\end{tabular}"]
         return "\n".join(lines) + "\n"
@@ -186,7 +190,8 @@ class Table:
             tds = [f"<th scope=\"row\">{e(label)}</th>"]
             for j, c in enumerate(cells):
                 t = e(self.text(c))
-                tds.append(f"<td class=\"best\"><strong>{t}</strong></td>" if self._marked(i, j) else f"<td>{t}</td>")
+                tds.append(f"<td class=\"best\"><strong>{t}</strong></td>" if self._marked(i, j) else
+                           f"<td><em>{t}</em></td>" if (i, j) in self.italic else f"<td>{t}</td>")
             body.append("<tr>" + "".join(tds) + "</tr>")
         return (f"<table id=\"{e(self.name)}\">\n<caption>{e(self.title)}</caption>\n<thead><tr>{head}</tr></thead>\n"
                 f"<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>\n")

@@ -24,7 +24,7 @@ BACKEND_NAMES = ("local", "ray")
 #: keys a study TOML file may hold (``set`` is a table of profile overrides)
 TOML_KEYS = ("algos", "selectors", "datasets", "seeds", "profile", "set", "backend", "device", "store",
              "runs_root", "data_root", "workers", "address", "retries", "r_u", "reliance", "pool", "pairing",
-             "space", "plugins", "oracle")
+             "space", "plugins", "oracle", "pairs", "scoring")
 #: keys of a study's ``[oracle]`` table
 ORACLE_KEYS = ("profile", "seeds", "selected", "archs")
 
@@ -103,6 +103,12 @@ class StudySpec:
     space: str = "nb201"  # the search space; a study needs one with a table (hashed only when not nb201)
     plugins: tuple[str, ...] = ()  # ``--plugin`` specs (module:Class) every worker loads (entry points load anyway)
     oracle: OracleSpec | None = None  # from-scratch evaluations (a space without a table; hashed only when set)
+    #: only these (method, selector) pairs of ``algos x selectors`` get a ``select`` task (None: all); the
+    #: case study's six columns are not a product (``prune`` on the fixed-alpha controls is not asked for)
+    pairs: tuple[tuple[str, str], ...] | None = None
+    #: full-space scoring (a space with a table): False = no ``score`` task, Stage 2 right after training
+    #: (the case study needs no Stage-1 metrics); hashed only when False
+    scoring: bool = True
 
     def __post_init__(self) -> None:
         from ..plugins import load_plugins
@@ -121,9 +127,14 @@ class StudySpec:
                                    ("R_U meaning", (self.r_u,), list(R_U_MEANINGS)),
                                    ("pool method", self.pool or (), ALGORITHMS.names()),
                                    ("combined-score pairing", (self.pairing,), list(PAIRINGS))):
-            bad = [n for n in names if n not in valid]
+            bad = [n for n in names if n not in valid and not (what in ("method", "pool method") and n in ALGORITHMS)]
             if bad:
                 raise ValueError(f"unknown {what}(s) {', '.join(map(repr, bad))}; valid choices: {', '.join(valid)}")
+        if self.pairs is not None:
+            bad_pairs = [f"{a}/{s}" for a, s in self.pairs if a not in self.algos or s not in self.selectors]
+            if bad_pairs or not self.pairs:
+                raise ValueError(f"pairs must be a non-empty list of [method, selector] pairs from algos x selectors; "
+                                 f"not in them: {', '.join(bad_pairs) or '(empty list)'}")
         if not self.datasets or not self.seeds:
             raise ValueError("a study needs at least one method (--algos), dataset (--datasets) and seed (--seeds)")
         if not self.algos and not (self.oracle and self.oracle.archs):
@@ -203,7 +214,13 @@ class StudySpec:
                             self.stage_profile().to_dict(), self.data_root, self.r_u, self.reliance, CODE_VERSION,
                             *([self.space] if self.space != "nb201" else []),  # nb201 studies keep their keys
                             *([sorted(self.plugins)] if self.plugins else []),  # (keys of studies without plugins unchanged)
-                            *([{"oracle": self._oracle_key()}] if self.oracle is not None else []))  # (likewise)
+                            *([{"oracle": self._oracle_key()}] if self.oracle is not None else []),  # (likewise)
+                            *([{"pairs": sorted(map(list, self.pairs))}] if self.pairs is not None else []),
+                            *([{"scoring": False}] if not self.scoring else []))
+
+    def wants(self, algo: str, selector: str) -> bool:
+        """Whether the study asks for the selection of ``selector`` on ``algo``'s runs."""
+        return self.pairs is None or (algo, selector) in self.pairs
 
     def _oracle_key(self) -> dict[str, Any]:
         """The oracle section as hashed: genotypes canonical (two spellings of one cell, one study)."""
@@ -225,6 +242,12 @@ class StudySpec:
             del d["space"]
         if self.oracle is None:
             del d["oracle"]
+        if self.pairs is None:
+            del d["pairs"]
+        else:
+            d["pairs"] = [list(x) for x in self.pairs]
+        if self.scoring:
+            del d["scoring"]
         return d
 
     # ------------------------------------------------------------------ construction
@@ -255,8 +278,11 @@ class StudySpec:
             overrides = {**overrides, **parse_overrides([f"{k}={v}" for k, v in overrides.items()
                                                          if isinstance(v, str)], Profile)}
         kw: dict[str, Any] = {k: m[k] for k in ("profile", "backend", "device", "store", "runs_root", "data_root",
-                                               "workers", "address", "retries", "r_u", "reliance", "pairing", "space")
+                                               "workers", "address", "retries", "r_u", "reliance", "pairing", "space",
+                                               "scoring")
                              if m.get(k) is not None}
+        if m.get("pairs") is not None:
+            kw["pairs"] = tuple((a, s) for a, s in m["pairs"])
         if m.get("pool") is not None:
             if isinstance(m["pool"], str) or not all(isinstance(a, str) for a in m["pool"]):
                 raise ValueError(f"'pool' must be a list of method names, e.g. pool = [\"darts\", \"drnas\"]; "
@@ -265,10 +291,14 @@ class StudySpec:
         if m.get("oracle") is not None:
             kw["oracle"] = OracleSpec.from_mapping(m["oracle"], source)
         algos = m.get("algos")
+        pairs = kw.get("pairs") or ()
+        if algos is None and pairs:  # pairs alone name the methods and selectors
+            algos = list(dict.fromkeys(a for a, _ in pairs))
         if algos is None or (not algos and not (kw.get("oracle") and kw["oracle"].archs)):
             algos = ALGORITHMS.names()  # (an empty list is only for a study of explicit oracle archs)
+        selectors = m.get("selectors") or (list(dict.fromkeys(s for _, s in pairs)) if pairs else SELECTORS.names())
         return cls(algos=tuple(algos),
-                   selectors=tuple(m.get("selectors") or SELECTORS.names()),
+                   selectors=tuple(selectors),
                    datasets=tuple(m.get("datasets") or ("cifar10",)),
                    seeds=tuple(m.get("seeds") if m.get("seeds") is not None else (0,)),
                    overrides=tuple(sorted(overrides.items())), plugins=plugins, **kw)
@@ -333,8 +363,13 @@ def check_types(m: Mapping[str, Any], source: str = "study") -> None:
     for key, lo, hi in (("workers", 1, 4096), ("retries", 0, 100)):
         if m.get(key) is not None and not (is_int(m[key]) and lo <= m[key] <= hi):
             fail(key, f"an integer in {lo}..{hi}", f"{key} = {lo + 1}")
-    if m.get("reliance") is not None and not isinstance(m["reliance"], bool):
-        fail("reliance", "true or false (a TOML boolean, not a string)", "reliance = false")
+    for key in ("reliance", "scoring"):
+        if m.get(key) is not None and not isinstance(m[key], bool):
+            fail(key, "true or false (a TOML boolean, not a string)", f"{key} = false")
+    v = m.get("pairs")
+    if v is not None and (not isinstance(v, (list, tuple)) or not v or not all(
+            isinstance(x, (list, tuple)) and len(x) == 2 and all(isinstance(y, str) for y in x) for x in v)):
+        fail("pairs", "a non-empty list of [method, selector] pairs", 'pairs = [["darts", "prune"], ["blank", "perturb"]]')
 
 
 def read_toml(path: str | os.PathLike) -> dict[str, Any]:

@@ -3,8 +3,10 @@
 Tasks (``kind`` -> what it makes, its content address):
 
 * ``train`` (algo x dataset x seed, plus the reliance baselines) -> ``<run dir>/DONE``;
-* ``score`` (per study run) -> the full-space score cache entry (``scoring.score_cache_path``);
-* ``select`` (run x selector [x candidate distribution for the baselines]) -> the selection record
+* ``score`` (per study run, unless the study says ``scoring = false``) -> the full-space score cache
+  entry (``scoring.score_cache_path``);
+* ``select`` (run x selector [x candidate distribution for the baselines]; only the study's ``pairs``
+  when it names them) -> the selection record
   (``artifacts.selection_path``); an incompatible pair is no task: it is listed with its reason;
 * ``reliance`` (per dataset) -> ``<store>/reliance/<hash>.json``;
 * ``oracle`` (a space without a table, the study's ``[oracle]``: per Stage-2 selection and oracle
@@ -100,8 +102,10 @@ def plan(spec: StudySpec) -> Plan:
         for seed in spec.seeds:
             for algo in spec.algos:
                 tr = add(Task("train", algo, ds, seed))
-                sc = add(Task("score", algo, ds, seed, deps=(tr,)))
+                sc = add(Task("score", algo, ds, seed, deps=(tr,))) if spec.scoring else tr
                 for sel in spec.selectors:
+                    if not spec.wants(algo, sel):
+                        continue
                     try:
                         SELECTORS.get(sel).check_compatible(ALGORITHMS.get(algo).provides, algo)
                     except IncompatiblePair as e:
@@ -141,6 +145,8 @@ def _plan_without_table(spec: StudySpec, space, add: Callable[[Task], str], skip
                 tr = add(Task("train", algo, ds, seed))
                 skipped[Task("score", algo, ds, seed).id] = str(why_score)
                 for sel in spec.selectors:
+                    if not spec.wants(algo, sel):
+                        continue
                     try:
                         SELECTORS.get(sel).check_compatible(cls.provides, algo)
                         SELECTORS.get(sel).check_space(space)
