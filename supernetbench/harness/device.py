@@ -56,3 +56,14 @@ def tiny_op_threads(device: torch.device | str):
     """One intra-op thread on CPU for per-arch loops over tiny single-path forwards (OpenMP
     synchronisation dominates there; it also fixes the float reduction order), as is on CUDA."""
     return torch_threads(1 if torch.device(device).type == "cpu" else None)
+
+
+@contextlib.contextmanager
+def seeded_global_rng(seed: int) -> Iterator[None]:
+    """Torch's global generators seeded with ``seed`` for the block, and restored after it: a Stage-2
+    selection that meets an op drawing from them (RobustDARTS S4's ``noise``) gives the same result
+    whatever ran before it in the process (a study worker runs many tasks)."""
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(seed) % 2**63)
+        yield

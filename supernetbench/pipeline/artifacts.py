@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..oneshot.train import CODE_VERSION, RunSpec, SearchRun
+from ..harness.device import seeded_global_rng
 from ..harness.locks import claim
 from ..harness.profiles import LATER_FIELDS, PROFILES, Profile, is_hidden_default
 from ..harness.store import CorruptFileError, atomic_write_json, content_hash, file_sha256, read_json
@@ -174,7 +175,8 @@ def cached_selection(ctx, name: str, *, progress: bool = False, allow_compute: b
     def compute():
         cls = SELECTORS.get(name)
         t0 = time.perf_counter()
-        sel = cls(cls.config_from_profile(ctx.profile))(ctx, np.random.default_rng(ctx.seed))
+        with seeded_global_rng(ctx.seed):  # as run_selectors: S4's noise op draws from torch's global generator
+            sel = cls(cls.config_from_profile(ctx.profile))(ctx, np.random.default_rng(ctx.seed))
         return sel, time.perf_counter() - t0
 
     run = ctx.run

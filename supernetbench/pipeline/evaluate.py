@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from ..harness import metrics as M
 from ..spaces import TabularBenchmark, get_space
-from ..harness.device import resolve_device
+from ..harness.device import resolve_device, seeded_global_rng
 from ..harness.data import data_identity
 from ..oneshot.train import DEFAULT_SPACE, RunSpec, SearchRun, cached_search_data, run_dir_for, train_supernet
 from .artifacts import cached_selection
@@ -284,7 +284,8 @@ def run_selectors(ctx, names: Sequence[str], *, skip_incompatible: bool = True,
         cls = SELECTORS.get(name)
         try:
             t0 = time.perf_counter()
-            out[name] = cls(cls.config_from_profile(ctx.profile))(ctx, np.random.default_rng(ctx.seed))
+            with seeded_global_rng(ctx.seed):
+                out[name] = cls(cls.config_from_profile(ctx.profile))(ctx, np.random.default_rng(ctx.seed))
             if timings is not None:
                 timings[name] = time.perf_counter() - t0
         except IncompatiblePair:

@@ -62,9 +62,9 @@ def _cell(errors: Sequence[float | None]) -> MeanStd | str | None:
     return ms if len(got) == len(errors) else f"{ms.mean:.2f} ± {ms.std:.2f} ({len(got)}/{len(errors)} seeds)"
 
 
-def _mean(c: Any, errors: Sequence[float | None]) -> float:
-    got = [e for e in errors if e is not None]
-    return float(np.mean(got)) if got else np.nan
+def _mean(errors: Sequence[float | None]) -> float:
+    """The mean a mark compares: only a cell that every seed has is marked (NaN otherwise)."""
+    return float(np.mean(errors)) if errors and all(e is not None for e in errors) else np.nan
 
 
 def with_paper(result: dict[str, Any]) -> bool:
@@ -82,7 +82,7 @@ def table1(result: dict[str, Any]) -> Table:
     for label, row in result["rows"].items():
         errs = [row["cells"][c]["errors"] for c in cols]
         rows.append((label, [_cell(e) for e in errs]))
-        means.append([_mean(None, e) for e in errs])
+        means.append([_mean(e) for e in errs])
         if paper and label in PAPER_TABLE1:
             rows.append((f"{label} (paper)", list(PAPER_TABLE1[label])))
             means.append(list(PAPER_TABLE1[label]))
@@ -91,7 +91,8 @@ def table1(result: dict[str, Any]) -> Table:
     measured = "; ".join(f"{k}: {r['measured_by']}" for k, r in result["rows"].items())
     controls = ", ".join(f"{c['family']} -> {c['algo']}" for c in result["columns"] if c["label"].endswith("fixed_alpha"))
     note = (f"Test error (%) of the selected architecture on {result['dataset']}, mean ± std (population, ddof = 0) "
-            f"over seeds {seeds}. Bold: the row's lowest; italic: the lowest of the other method family. "
+            f"over seeds {seeds}. Bold: the row's lowest; italic: the lowest of the other method family (marks only "
+            f"on cells every seed has). "
             f"<m>/max_alpha = prune (argmax alpha) on m's supernet; <m>/perturb = DARTS-PT's perturb on it; "
             f"<m>/perturb_fixed_alpha = perturb on m's fixed-alpha control "
             f"({controls}). "
