@@ -629,7 +629,7 @@ def cmd_casestudy(args) -> int:
             print(f"== {space} ({spec.profile})\n" + status_table(study_status(spec)))
             continue
         if not args.table_only:
-            if not args.quiet:
+            if not (args.quiet or args.json):
                 print(f"== {space}: study {spec.study_dir} (profile {spec.profile})", flush=True)
             rep = run_study(spec, progress=not args.quiet)
             failed += rep.counts()["failed"] + rep.counts()["blocked"]
