@@ -342,3 +342,33 @@ def test_pytest_plugin_collects_reference_cases(tmp_path):
     (refs / "gdas-valid-cifar10.json").write_text(json.dumps(ref))
     res = subprocess.run(cmd[:-1] + ["gdas"], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 1 and "kendall" in res.stdout and "--update" in res.stdout, res.stdout[-2000:]
+
+
+def test_fixed_alpha_control_of_a_plugin_method(isolated, tmp_path, torch_single_thread):
+    """The case study's control of a user's method: ``fixed-fairdarts`` is FairDARTS with alpha frozen,
+    keyed by the plugin's distribution too, trainable by name like any method (issue 18)."""
+    from supernetbench.algorithms.fixed_alpha import fixed_alpha_control
+    from supernetbench.study.casestudy import CaseStudy
+
+    rc, out, err = run_cli("--plugin", FAIRDARTS, "train", "--algo", "fixed-fairdarts", "--set", "epochs=1", "--set",
+                           "C=2", "--set", "train_size=64", "--set", "valid_size=64", "--runs-root", str(tmp_path),
+                           "--device", "cpu", "--json")
+    assert rc == 0, err
+    run = Path(json.loads(out)["run_dir"])
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["algo"] == "fixed-fairdarts" and cfg["code"]["plugin"]["name"] == "fairdarts"
+    assert cfg["code"]["class"].endswith("FixedAlpha_FairDarts")
+    assert fixed_alpha_control("fairdarts") == "fixed-fairdarts" and ALGORITHMS.get("fixed-fairdarts").fixed_alpha
+    from supernetbench.oneshot.train import SearchRun
+
+    from supernetbench.algorithms import RunContext
+
+    r = SearchRun.load(run)
+    cls = ALGORITHMS.get("fairdarts")  # alpha after training = FairDARTS's own initial alpha
+    init = cls(cls.make_config(), space=r.space, ctx=RunContext(dataset="cifar10", epochs=1, device=torch.device("cpu"),
+                                                               seed=0, dtype=r.profile.torch_dtype))
+    init.prepare(None)
+    assert set(r.alphas) == set(init.alphas)
+    assert all((r.alphas[k] == init.alphas[k].detach().numpy()).all() for k in init.alphas)
+    cs = CaseStudy(spaces=("nb201",), methods=("fairdarts",), plugins=(FAIRDARTS,))
+    assert [c.algo for c in cs.columns()] == ["fairdarts", "fairdarts", "fixed-fairdarts"]
