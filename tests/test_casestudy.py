@@ -36,7 +36,7 @@ def test_named_and_derived_controls():
     assert cls.fixed_alpha and issubclass(cls, ALGORITHMS.get("gdas")) and cls.name == "fixed-gdas"
     assert ALGORITHMS.get("fixed-gdas") is cls and "fixed-gdas" in ALGORITHMS  # built once, found by name
     assert ALGORITHMS.identity("fixed-gdas")["modules"][0] == "supernetbench.algorithms.fixed_alpha"
-    assert "fixed-gdas" not in ALGORITHMS.builtin_names()  # no suite cases of its own
+    assert "fixed-gdas" not in ALGORITHMS.builtin_names() + ALGORITHMS.names()  # no suite cases, never a default
     for bad in ("rsps", "untrained", "blank", "rsps-biased"):
         with pytest.raises(ValueError, match="does not learn architecture weights"):
             fixed_alpha_control(bad)

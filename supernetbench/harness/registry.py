@@ -96,6 +96,7 @@ class Registry(Generic[T]):
         self._broken: dict[str, str] = {}  # name -> the error line
         self._discovered = False
         self._derivers: dict[str, Callable[[str], T]] = {}  # name prefix -> builder of "<prefix><base name>"
+        self._derived: set[str] = set()  # names built by a deriver (found by name, never listed)
 
     # ------------------------------------------------------------------ built-ins
     def register(self, name: str) -> Callable[[T], T]:
@@ -187,7 +188,8 @@ class Registry(Generic[T]):
     def add_deriver(self, prefix: str, build: Callable[[str], T]) -> None:
         """Names ``<prefix><base>`` resolve to ``build(base)``, made on first lookup in any process (a
         study's pool or Ray worker included), e.g. ``fixed-gdas``: GDAS with alpha frozen. ``build``
-        raises ``ValueError`` when ``base`` cannot be derived; derived names are not built-in (no suite)."""
+        raises ``ValueError`` when ``base`` cannot be derived; derived names are neither built-in (no
+        suite cases) nor listed by :meth:`names` (a default "every method" never grows by a lookup)."""
         self._derivers[prefix] = build
 
     def _derive(self, name: str) -> None:
@@ -196,6 +198,7 @@ class Registry(Generic[T]):
                 base = name[len(prefix):]
                 obj = build(base)
                 self._items[name] = obj
+                self._derived.add(name)
                 if base in self._loaded:  # a plugin's derivative: keyed by the plugin's distribution too
                     self._loaded[name] = self._loaded[base]
                 _set_name(obj, name)
@@ -220,7 +223,7 @@ class Registry(Generic[T]):
     def names(self, pattern: str = "*") -> list[str]:
         """Built-in names, then plugin names (broken ones included: using one raises its error)."""
         self._discover()
-        every = [*self._builtin, *(n for n in self._items if n not in self._builtin),
+        every = [*self._builtin, *(n for n in self._items if n not in self._builtin and n not in self._derived),
                  *(n for n in self._plugins if n not in self._items)]
         every += [n for n in self._broken if n not in every]
         return [n for n in every if fnmatch.fnmatchcase(n, pattern)]
