@@ -253,7 +253,8 @@ def test_perturb_is_a_function_of_the_seed(tmp_path):
 
 
 @pytest.mark.parametrize("algo, source, updated", [("rsps", "uniform (the method learns no alpha)", True),
-                                                   ("blank", "learned alpha of the run", False)])
+                                                   ("blank", "learned alpha of the run", False),
+                                                   ("blank-", "learned alpha of the run", False)])
 def test_rsps_and_blank_as_on_nb201(tmp_path, algo, source, updated):
     """P10: a method without alpha starts from uniform weights and alpha is updated; ``blank`` keeps
     its alpha fixed ("Perturb w/ fix alpha"). darts-s2 keeps the network small."""
@@ -262,3 +263,20 @@ def test_rsps_and_blank_as_on_nb201(tmp_path, algo, source, updated):
     assert_valid_cell(space, space.parse(sel.arch))
     assert sel.details["initial_alpha"] == source and sel.details["update_alpha"] is updated
     assert len(sel.details["events"]) == 34
+
+
+def test_s4_noise_draws_do_not_depend_on_what_ran_before(tmp_path):
+    """S4's ``noise`` op draws from torch's global generator: a selection seeds it with its own seed (and
+    restores it), so a study worker's earlier tasks never change a result (issue 18: before, darts and
+    darts- at beta = 0 - the same supernet - gave different perturb genotypes on S4)."""
+    spec = RunSpec("darts", "cifar10", 0, get_profile("smoke", RUN), space="darts-s4")
+    run = train_supernet(spec, runs_root=tmp_path, device="cpu", progress=False)
+    out = []
+    for state in (1, 2):
+        torch.manual_seed(state)
+        before = torch.get_rng_state()
+        out.append(select_run(run.path, ["perturb", "valid"], seed=0, device="cpu"))
+        assert torch.equal(torch.get_rng_state(), before)  # restored for the caller
+    for name in ("perturb", "valid"):
+        assert out[0][name].arch == out[1][name].arch
+        assert json.dumps(out[0][name].details, sort_keys=True) == json.dumps(out[1][name].details, sort_keys=True)
