@@ -212,3 +212,22 @@ def test_casestudy_command_end_to_end(tmp_path):
     assert (tmp_path / "out" / "studies" / "darts-s3.toml").exists() and "| s3 |" in out
     code, out2, _ = run_cli(*argv[:-1], "--json")  # everything stored: the same table, nothing run again
     assert code == 0 and json.loads(out2)["rows"] == res["rows"]
+
+
+@pytest.mark.slow
+def test_a_row_study_file_runs_on_ray(tmp_path):
+    """The S3 row's study file, as written by `casestudy`, runs unchanged on the Ray backend (a local
+    instance here; `--address auto` on a cluster), and `casestudy --table-only` reads its results."""
+    pytest.importorskip("ray")
+    common = ("--store", str(tmp_path / "store"), "--out", str(tmp_path / "out"))
+    code, _, err = run_cli("casestudy", "--spaces", "darts-s3", "--methods", "darts", "--seeds", "1", "--profile",
+                           "smoke", "--set", *TINY, *common, "--status")
+    assert code == 0, err
+    code, _, err = run_cli("study", str(tmp_path / "out" / "studies" / "darts-s3.toml"), "--backend", "ray",
+                           "--workers", "2", "--device", "cpu", "--quiet")
+    assert code == 0, err
+    code, out, err = run_cli("casestudy", "--spaces", "darts-s3", "--methods", "darts", "--seeds", "1", "--profile",
+                             "smoke", "--set", *TINY, *common, "--table-only", "--json")
+    assert code == 0, err
+    cells = json.loads(out)["rows"]["s3"]["cells"]
+    assert all(c["errors"][0] is not None for c in cells.values())

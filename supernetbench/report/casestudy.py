@@ -158,9 +158,15 @@ def plot_table1(result: dict[str, Any], path: Path) -> Path:
         ax.set_xticks(range(len(fams)), fams)
         ax.set_title(label)
         ax.set_ylabel("test error (%)")
-    axes[0][0].legend(fontsize=7, loc="upper right")
+    handles: dict[str, Any] = {}  # one legend below the panels, from every panel (none before any result)
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=len(handles), fontsize=8,
+                   frameon=False)
     fig.suptitle(f"Case study (P002 Table 1), profile {result['profile']}, seeds {result['seeds']}", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return _save(fig, [Path(path)])[0]
 
 
