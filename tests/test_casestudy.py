@@ -231,3 +231,17 @@ def test_a_row_study_file_runs_on_ray(tmp_path):
     assert code == 0, err
     cells = json.loads(out)["rows"]["s3"]["cells"]
     assert all(c["errors"][0] is not None for c in cells.values())
+
+
+@pytest.mark.slow
+def test_the_whole_grid_at_tiny_budgets(tmp_path):
+    """Every space of Table 1, both families, one seed, tiny budgets (about 8 minutes on 2 CPU cores):
+    all 30 cells are test errors, and the paper's five rows sit under ours."""
+    code, _, err = run_cli("casestudy", "--profile", "smoke", "--seeds", "1", "--set", *TINY, "--store",
+                           str(tmp_path / "store"), "--out", str(tmp_path / "out"), "--device", "cpu", "--quiet")
+    assert code == 0, err
+    lines = list(csv.DictReader(open(tmp_path / "out" / "table1.csv")))
+    ours = [r for r in lines if r["source"] == "ours"]
+    assert len(ours) == 30 and all(r["n"] == "1" and 0.0 <= float(r["mean"]) <= 100.0 for r in ours)
+    assert {r["space"] for r in lines if r["source"] == "paper"} == {"nb201", "s1", "s2", "s3", "s4"}
+    assert sum(r["mark"] == "bold" for r in ours) >= 5
