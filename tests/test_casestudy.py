@@ -197,7 +197,7 @@ def test_casestudy_command_end_to_end(tmp_path):
     every cell is a test error in [0, 100] read back from table1.csv, and a rerun trains nothing."""
     argv = ("casestudy", "--spaces", "nb201", "darts-s3", "--methods", "darts-", "--seeds", "1", "--profile", "smoke",
             "--set", *TINY, "--store", str(tmp_path / "store"), "--out", str(tmp_path / "out"), "--device", "cpu",
-            "--workers", "2", "--quiet")
+            "--workers", "1", "--quiet")
     code, out, err = run_cli(*argv)
     assert code == 0, err
     rows = [r for r in csv.DictReader(open(tmp_path / "out" / "table1.csv")) if r["source"] == "ours"]
