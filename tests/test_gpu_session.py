@@ -79,11 +79,13 @@ def test_tiny_session_writes_a_sane_report(device_data, tmp_path, capsys):
 
     sig = rep["parts"]["signal"]
     assert sig["epochs_planned"] == 2  # the --tiny budget
-    assert 1 <= sig["epochs_reached"] <= sig["epochs_planned"]
+    assert sig["epochs_reached"] >= 1  # at least one epoch trained ...
+    assert sig["epochs_reached"] <= sig["epochs_planned"]  # ... and never more than planned
     assert len(sig["train_log"]) == sig["epochs_reached"] and sig["train_log"][0]["train_loss"] > 0
     for name in ("trained", "untrained"):
         assert sig[name]["classes_total"] == 9445  # NB201's functional classes under batch-statistics BN
-        assert 1 <= sig[name]["classes_scored"] <= sig[name]["classes_total"]
+        assert sig[name]["classes_scored"] >= 1
+        assert sig[name]["classes_scored"] <= sig[name]["classes_total"]
         m = sig[name]["metrics"]
         assert m["archs"] >= sig[name]["classes_scored"] and m["complete"] is (m["archs"] == 15_625)
         assert all(math.isnan(m[k]) or -1 <= m[k] <= 1 for k in ("kendall", "spearman"))
