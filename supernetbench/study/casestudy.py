@@ -163,14 +163,7 @@ def _toml(v: Any) -> str:
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
 
-# ---------------------------------------------------------------------------------------- running
-def run_casestudy(cs: CaseStudy, *, progress: bool = True) -> dict[str, Any]:
-    """Run every row's study (finished tasks are reused); returns ``{space: StudyReport}``."""
-    from .runner import run_study
-
-    return {sp: run_study(spec, progress=progress) for sp, spec in cs.studies().items()}
-
-
+# ---------------------------------------------------------------------------------------- results
 def collect(cs: CaseStudy) -> dict[str, Any]:
     """What Table 1 shows, read from the stores: per row and column the per-seed test error (%) - None
     where the result is not made yet - and the selected genotypes; plus how each value was measured."""
