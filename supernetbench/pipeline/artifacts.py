@@ -165,6 +165,16 @@ def read_selection(path: Path, inputs: dict[str, Any] | None = None, gt=None, da
     return selection_state(path, inputs, gt, dataset, gt_split)[1]
 
 
+def make_selection(ctx, name: str):
+    """Selector ``name`` with its config from ``ctx``'s profile, ``default_rng(ctx.seed)`` and torch's global
+    generators seeded by ``ctx.seed`` (S4's ``noise`` op draws from them): the one way a selection is made."""
+    from ..selectors import SELECTORS
+
+    cls = SELECTORS.get(name)
+    with seeded_global_rng(ctx.seed):
+        return cls(cls.config_from_profile(ctx.profile))(ctx, np.random.default_rng(ctx.seed))
+
+
 def cached_selection(ctx, name: str, *, progress: bool = False, allow_compute: bool = True):
     """``ctx``'s selection by selector ``name``: the stored artifact when it is valid, else computed
     (with ``default_rng(ctx.seed)``, as :func:`~supernetbench.pipeline.evaluate.run_selectors`) and
@@ -173,10 +183,8 @@ def cached_selection(ctx, name: str, *, progress: bool = False, allow_compute: b
     from ..selectors import SELECTORS, Selection
 
     def compute():
-        cls = SELECTORS.get(name)
         t0 = time.perf_counter()
-        with seeded_global_rng(ctx.seed):  # as run_selectors: S4's noise op draws from torch's global generator
-            sel = cls(cls.config_from_profile(ctx.profile))(ctx, np.random.default_rng(ctx.seed))
+        sel = make_selection(ctx, name)
         return sel, time.perf_counter() - t0
 
     run = ctx.run

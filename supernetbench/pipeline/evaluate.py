@@ -15,10 +15,10 @@ from tqdm.auto import tqdm
 
 from ..harness import metrics as M
 from ..spaces import TabularBenchmark, get_space
-from ..harness.device import resolve_device, seeded_global_rng
+from ..harness.device import resolve_device
 from ..harness.data import data_identity
 from ..oneshot.train import DEFAULT_SPACE, RunSpec, SearchRun, cached_search_data, run_dir_for, train_supernet
-from .artifacts import cached_selection
+from .artifacts import cached_selection, make_selection
 from ..oneshot.scoring import ScoreConfig, cached_score_space, check_precision_dtype
 
 
@@ -276,16 +276,14 @@ def selection_context(run: SearchRun, gt, *, seed: int | None = None, device="cp
 
 def run_selectors(ctx, names: Sequence[str], *, skip_incompatible: bool = True,
                   timings: dict[str, float] | None = None) -> dict[str, Any]:
-    """Each named selector with its config from the run's profile and ``default_rng(ctx.seed)``."""
-    from ..selectors import SELECTORS, IncompatiblePair
+    """Each named selector, made as :func:`~.artifacts.make_selection` makes it (not stored)."""
+    from ..selectors import IncompatiblePair
 
     out = {}
     for name in names:
-        cls = SELECTORS.get(name)
         try:
             t0 = time.perf_counter()
-            with seeded_global_rng(ctx.seed):
-                out[name] = cls(cls.config_from_profile(ctx.profile))(ctx, np.random.default_rng(ctx.seed))
+            out[name] = make_selection(ctx, name)
             if timings is not None:
                 timings[name] = time.perf_counter() - t0
         except IncompatiblePair:
