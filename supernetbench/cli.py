@@ -565,10 +565,26 @@ def cmd_study(args) -> int:
     return EXIT_OK if rep.ok else EXIT_FAILED
 
 
+def execution_args(sp, filled: bool) -> None:
+    """Where and how a study's tasks run (``study``, ``casestudy``). ``filled=False`` leaves backend and
+    device unset, so a study TOML file's keys apply (flags override the file); ``True`` fills them in."""
+    from .study.spec import BACKEND_NAMES
+
+    sp.add_argument("--backend", default="local" if filled else None, choices=BACKEND_NAMES, help="local (default) | ray")
+    sp.add_argument("--address", default=None, help="ray: cluster address ('auto' = the running cluster; "
+                    "default: start a local instance)")
+    sp.add_argument("--workers", type=_int_arg(1, 4096), default=None,
+                    help="tasks at a time (default: CPU cores, or GPUs, or the Ray cluster's)")
+    sp.add_argument("--device", default="auto" if filled else None, help="auto (default) | cpu | cuda")
+    sp.add_argument("--store", default=None, help="artifact store, shared by all workers (default: $SUPERNETBENCH_CACHE, "
+                    "the one `pytest suites` uses)")
+    sp.add_argument("--runs-root", default=None, help="Stage-1 runs (default: <store>/runs)")
+    sp.add_argument("--data-root", default=None)
+
+
 def add_study_command(sub) -> None:
     from .pipeline.baselines import R_U_MEANINGS
     from .harness.data import DATASETS
-    from .study.spec import BACKEND_NAMES
 
     sp = sub.add_parser("study", help="methods x selectors x datasets x seeds as resumable tasks (local pool or Ray)",
                         description="Run every Stage-1 training, scoring, selection and reliance task of a study; "
@@ -582,17 +598,8 @@ def add_study_command(sub) -> None:
     sp.add_argument("--seeds", nargs="+", type=SEED, default=None, help="default: 0")
     sp.add_argument("--profile", default=None, help="smoke (default) | demo | paper | reference")
     sp.add_argument("--set", action="extend", nargs="+", metavar="FIELD=VALUE", help="override profile fields")
-    sp.add_argument("--backend", default=None, choices=BACKEND_NAMES, help="local (default) | ray")
-    sp.add_argument("--address", default=None, help="ray: cluster address ('auto' = the running cluster; "
-                    "default: start a local instance)")
-    sp.add_argument("--workers", type=_int_arg(1, 4096), default=None,
-                    help="tasks at a time (default: CPU cores, or GPUs, or the Ray cluster's)")
+    execution_args(sp, filled=False)
     sp.add_argument("--retries", type=_int_arg(0, 100), default=None, help="reruns of a task whose worker died (default 2)")
-    sp.add_argument("--device", default=None, help="auto (default) | cpu | cuda")
-    sp.add_argument("--store", default=None, help="artifact store, shared by all workers (default: $SUPERNETBENCH_CACHE, "
-                    "the one `pytest suites` uses)")
-    sp.add_argument("--runs-root", default=None, help="Stage-1 runs (default: <store>/runs)")
-    sp.add_argument("--data-root", default=None)
     sp.add_argument("--r-u", default=None, choices=list(R_U_MEANINGS), help="which supernet R_U is (P9)")
     sp.add_argument("--space", default=None, help="search space (default nb201; see `supernetbench list`)")
     sp.add_argument("--no-reliance", action="store_true", help="skip the baseline supernets and reliance statistics")
@@ -647,7 +654,6 @@ def cmd_casestudy(args) -> int:
 def add_casestudy_command(sub) -> None:
     from .harness.data import DATASETS
     from .study.casestudy import PAPER_SPACES
-    from .study.spec import BACKEND_NAMES
 
     sp = sub.add_parser("casestudy", help="the second paper's Table 1: perturb on trained vs fixed-alpha supernets, "
                         "per space (protocol §9)",
@@ -669,13 +675,7 @@ def add_casestudy_command(sub) -> None:
                     help="from-scratch evaluation of the DARTS-space selections: paper (protocol §8, default) | smoke "
                          "(the default under --profile smoke)")
     sp.add_argument("--oracle-seeds", nargs="+", type=SEED, default=[0], help="from-scratch training seeds (default 0)")
-    sp.add_argument("--backend", default="local", choices=BACKEND_NAMES)
-    sp.add_argument("--address", default=None, help="ray: cluster address ('auto' = the running cluster)")
-    sp.add_argument("--workers", type=_int_arg(1, 4096), default=None, help="tasks at a time (default: CPU cores or GPUs)")
-    sp.add_argument("--device", default="auto", help="auto (default) | cpu | cuda")
-    sp.add_argument("--store", default=None, help="artifact store (default: $SUPERNETBENCH_CACHE)")
-    sp.add_argument("--runs-root", default=None, help="Stage-1 runs (default: <store>/runs)")
-    sp.add_argument("--data-root", default=None)
+    execution_args(sp, filled=True)
     sp.add_argument("--out", required=True, help="where table1.* and studies/ go")
     sp.add_argument("--status", action="store_true", help="show each space's study state; write the table so far")
     sp.add_argument("--table-only", action="store_true", help="run nothing: write the table from what is stored")

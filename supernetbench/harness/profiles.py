@@ -187,7 +187,7 @@ DEMO = PAPER.replace(
 #: 0.19); the measurement of this one and the slow test that pins it: benchmarks/results/signal/README.md,
 #: tests/test_signal.py.
 SIGNAL = PAPER.replace(
-    name="signal", C=8, N=1, epochs=20, train_size=None, valid_size=1024, score_images=64, score_batch_size=64,
+    name="signal", C=8, N=1, epochs=40, train_size=None, valid_size=1024, score_images=64, score_batch_size=64,
     valid_images=64, perturb_epochs=2, perturb_valid_images=256, checkpoint_every=5,
 )
 #: protocol §8, the papers' DARTS-space Stage 1 (``two_stage/DARTS-space/train_search.py`` defaults, k from
@@ -228,8 +228,8 @@ DARTS_SPACE_TWINS: dict[str, str] = {"casestudy": "casestudy-darts", "paper": "d
 PROFILE_NOTES: dict[str, str] = {
     "smoke": "CI budget on CPU (C=4, N=1, 4 epochs, 1,024/512 images, float64)",
     "demo": "the README demo (C=8, N=1, 4 epochs)",
-    "signal": "does training move the ranking? C=8, N=1, 40 epochs on 8,192 images, 64 scoring images, a "
-              "checkpoint every 10 epochs for `trajectory` (measured: no gap to the untrained supernet over 3 seeds)",
+    "signal": "does training move the ranking? C=8, N=1, 20 epochs on the 25k training half, 64 scoring images, "
+              "a checkpoint every 5 epochs for `trajectory` (RSPS ~9 min per seed on one core)",
     "paper": "the corrected protocol at the papers' budget: batch-statistics BN scoring, DARTS- beta decay "
              "(case-study code), non-augmented scoring, `valid` on the whole valid half",
     "reference": "the Table 2 reproduction path (the papers' code): running-statistics BN scoring (P1), "
