@@ -180,12 +180,13 @@ DEMO = PAPER.replace(
     valid_images=64,
 )
 #: issue 21's CPU budget at which a trained RSPS supernet ranks NB201 clearly better than its own
-#: untrained weights: C=8, N=1, 20 epochs on the whole 25,000-image training half (1,024 valid images
+#: untrained weights: C=8, N=1, 40 epochs on the whole 25,000-image training half (1,024 valid images
 #: for the per-epoch accuracy and DARTS-style architecture steps), 64 scoring images, batch-statistics
-#: BN, a checkpoint every 5 epochs for `supernetbench trajectory`. Smaller budgets showed no gap over 3
-#: seeds (6 and 15 epochs on 4,096 images; 40 epochs on 8,192: tau +0.002 +- 0.18 untrained vs +0.075 +-
-#: 0.19); the measurement of this one and the slow test that pins it: benchmarks/results/signal/README.md,
-#: tests/test_signal.py.
+#: BN, a checkpoint every 5 epochs for `supernetbench trajectory`. Measured over 3 seeds
+#: (benchmarks/results/signal/README.md): Kendall tau +0.002 +- 0.22 untrained, +0.479 +- 0.03 at the
+#: epoch-20 checkpoint (every seed above every untrained one; tests/test_signal.py pins it), +0.344 +-
+#: 0.17 at epoch 40 (ranking quality peaks mid-schedule). Smaller budgets showed no gap: 6 and 15 epochs
+#: on 4,096 images, 40 on 8,192, and a 20-epoch schedule on these 25,000 (its annealed end ranks worse).
 SIGNAL = PAPER.replace(
     name="signal", C=8, N=1, epochs=40, train_size=None, valid_size=1024, score_images=64, score_batch_size=64,
     valid_images=64, perturb_epochs=2, perturb_valid_images=256, checkpoint_every=5,
@@ -228,8 +229,9 @@ DARTS_SPACE_TWINS: dict[str, str] = {"casestudy": "casestudy-darts", "paper": "d
 PROFILE_NOTES: dict[str, str] = {
     "smoke": "CI budget on CPU (C=4, N=1, 4 epochs, 1,024/512 images, float64)",
     "demo": "the README demo (C=8, N=1, 4 epochs)",
-    "signal": "does training move the ranking? C=8, N=1, 20 epochs on the 25k training half, 64 scoring images, "
-              "a checkpoint every 5 epochs for `trajectory` (RSPS ~9 min per seed on one core)",
+    "signal": "does training move the ranking? C=8, N=1, 40 epochs on the 25k training half, 64 scoring images, "
+              "a checkpoint every 5 epochs for `trajectory` (RSPS ~20 min per seed on one core; trained tau beats "
+              "untrained from epoch 20 on)",
     "paper": "the corrected protocol at the papers' budget: batch-statistics BN scoring, DARTS- beta decay "
              "(case-study code), non-augmented scoring, `valid` on the whole valid half",
     "reference": "the Table 2 reproduction path (the papers' code): running-statistics BN scoring (P1), "
