@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import torch
@@ -31,6 +32,25 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="marked gpu: needs a CUDA device"))
     if os.environ.get("SUPERNETBENCH_GPU_ONLY") == "1":
         items[:] = [i for i in items if i.get_closest_marker("gpu")]
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+
+
+def pytest_configure(config):
+    """`make test` relies on ``--dist loadgroup`` keeping each ``xdist_group`` on one worker (suite cases
+    share their Stage-1 run, a study fixture is built once). pytest >= 9.2 with pytest-xdist <= 3.8 drops the
+    groups silently (pytest-dev/pytest-xdist#1386): every worker then trains, or waits for, the same runs
+    (measured: the study fixture built twice, ~55 s). Refuse that pair with the fix instead."""
+    if getattr(config.option, "dist", "no") != "loadgroup" or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    import xdist
+
+    if _version(pytest.__version__) >= (9, 2) and _version(xdist.__version__) <= (3, 8, 0):
+        raise pytest.UsageError(f"--dist loadgroup does not group with pytest {pytest.__version__} and pytest-xdist "
+                                f"{xdist.__version__} (pytest-dev/pytest-xdist#1386): install the pinned test extras, "
+                                "pip install -e '.[test]' (pytest<9.2), or run without --dist loadgroup")
 
 
 def pytest_report_header(config):
