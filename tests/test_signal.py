@@ -40,7 +40,8 @@ def test_the_margin_is_above_the_seed_spread_and_below_every_measured_gain():
 def test_trained_rsps_ranks_nb201_better_than_its_untrained_weights(tmp_path):
     prof = get_profile("signal")
     assert EPOCH < prof.epochs
-    assert prof.checkpoint_every and EPOCH % prof.checkpoint_every == 0  # EPOCH is kept
+    assert prof.checkpoint_every
+    assert EPOCH % prof.checkpoint_every == 0  # EPOCH is a kept checkpoint
     spec = RunSpec("rsps", "cifar10", 0, prof)
     with pytest.raises(KeyboardInterrupt):  # the first EPOCH epochs of the 40-epoch schedule
         train_supernet(spec, runs_root=tmp_path, device="cpu", progress=False, stop_after_epoch=EPOCH - 1)  # 0-based
